@@ -1,0 +1,158 @@
+"""RFC 9457 problem details for every error a client can cause, in French, naming each bad field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.core.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput, NotFound
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://urgence.paris/problemes/"
+
+_STATUS_TITLES = {
+    400: "Requête mal formée",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    422: "Données invalides",
+    429: "Trop de requêtes",
+    500: "Erreur interne",
+    503: "Service indisponible",
+}
+_SLUGS = {
+    400: "requete-mal-formee",
+    401: "authentification-requise",
+    403: "acces-refuse",
+    404: "introuvable",
+    405: "methode-non-autorisee",
+    409: "conflit",
+    413: "trop-volumineux",
+    415: "type-non-pris-en-charge",
+    422: "donnees-invalides",
+    429: "trop-de-requetes",
+    500: "erreur-interne",
+    503: "service-indisponible",
+}
+
+# French wording of pydantic's rules; the rule name itself is kept for programs.
+_MESSAGES: dict[str, str] = {
+    "missing": "champ obligatoire",
+    "extra_forbidden": "champ inconnu",
+    "int_type": "doit être un entier",
+    "int_parsing": "doit être un entier",
+    "int_from_float": "doit être un entier",
+    "float_type": "doit être un nombre",
+    "float_parsing": "doit être un nombre",
+    "finite_number": "doit être un nombre fini",
+    "string_type": "doit être une chaîne de caractères",
+    "list_type": "doit être une liste",
+    "model_type": "doit être un objet",
+    "dict_type": "doit être un objet",
+    "bool_type": "doit être un booléen",
+    "datetime_type": "doit être une date RFC 3339",
+    "datetime_parsing": "doit être une date RFC 3339 (ex. 2026-01-14T22:40:00+01:00)",
+    "datetime_from_date_parsing": "doit être une date RFC 3339 (ex. 2026-01-14T22:40:00+01:00)",
+    "timezone_aware": "doit porter un décalage horaire (ex. +01:00)",
+    "json_invalid": "JSON invalide",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "literal_error":
+        return f"valeur non permise ; valeurs permises : {ctx.get('expected', '')}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"doit être ≥ {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"doit être ≤ {ctx.get('le', ctx.get('lt'))}"
+    if kind == "string_too_long":
+        return f"au plus {ctx.get('max_length')} caractères"
+    if kind == "string_too_short":
+        return f"au moins {ctx.get('min_length')} caractère(s)"
+    if kind == "too_long":
+        return f"au plus {ctx.get('max_length')} éléments"
+    if kind == "string_pattern_mismatch":
+        return f"format attendu : {ctx.get('pattern')}"
+    if kind == "value_error":
+        return str(error.get("msg", "")).removeprefix("Value error, ")
+    return str(error.get("msg", "valeur invalide"))
+
+
+def field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    result = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        if location and location[0] in ("body", "query", "path", "header"):
+            origin, location = location[0], location[1:]
+            if origin != "body" and location:
+                location = [location[0]]
+        result.append(FieldError(field=".".join(location) or "(corps)", rule=error["type"], message=_message(error)))
+    return result
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[FieldError] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + _SLUGS.get(status, str(status)),
+        "title": title or _STATUS_TITLES.get(status, "Erreur"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "rule": e.rule, "detail": e.message} for e in errors]
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def validation_problem(errors: list[FieldError]) -> JSONResponse:
+    if any(e.rule == "json_invalid" for e in errors):
+        return problem(400, "le corps de la requête n'est pas un JSON valide", errors=errors)
+    return problem(422, "; ".join(f"{e.field} : {e.message}" for e in errors), errors=errors)
+
+
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Forbidden, 403),
+)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_problem(field_errors(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else _STATUS_TITLES.get(exc.status_code, "Erreur")
+        response = problem(exc.status_code, detail)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, InvalidInput):
+            return validation_problem(exc.errors)
+        status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), 400)
+        return problem(status, exc.detail, title=exc.title)

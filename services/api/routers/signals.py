@@ -1,0 +1,73 @@
+"""Signals: intake (`POST /v1/signals`) and reading one back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header
+from fastapi.responses import JSONResponse
+
+from services.api.deps import SessionDep, require_roles
+from services.core.access import Principal
+from services.core.access.policy import can_see_signal
+from services.core.clock import utc_now
+from services.core.errors import FieldError, InvalidInput, NotFound
+from services.core.models import Signal, Situation
+from services.core.procedures import active_fiches
+from services.core.signals.intake import accept_signal, request_fingerprint
+from services.core.signals.schemas import SignalAccepted, SignalIn
+from services.core.signals.views import signal_view
+from services.core.territory import default_map
+from services.workers.publisher import publish_after_commit
+
+router = APIRouter(prefix="/v1/signals", tags=["signalements"])
+IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
+
+
+def _checked_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 255 or not all(" " <= ch <= "~" for ch in value):
+        raise InvalidInput([FieldError("Idempotency-Key", "format", IDEMPOTENCY_KEY_RULE)])
+    return value
+
+
+READERS = require_roles("outreach", "coordinator", "admin")
+
+
+@router.post("", status_code=202, response_model=SignalAccepted)
+def submit_signal(
+    payload: SignalIn,
+    session: SessionDep,
+    background: BackgroundTasks,
+    principal: Annotated[Principal, Depends(READERS)],
+    idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_KEY_RULE)] = None,
+) -> JSONResponse:
+    key = _checked_key(idempotency_key)
+    # The validated payload is the request's meaning: spacing, key order or defaults do not make it another one.
+    fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
+    accepted = accept_signal(
+        session,
+        payload,
+        submitted_by=principal.token_id,
+        now=utc_now(),
+        fiches=active_fiches(),
+        territory_map=default_map(),
+        idempotency_key=key,
+        fingerprint=fingerprint,
+    )
+    session.commit()
+    # After the commit, never before: a message must not reach a worker ahead of its row.
+    background.add_task(publish_after_commit, accepted.to_publish)
+    return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
+
+
+@router.get("/{signal_id}")
+def read_signal(
+    signal_id: str, session: SessionDep, principal: Annotated[Principal, Depends(READERS)]
+) -> dict[str, Any]:
+    signal = session.get(Signal, signal_id)
+    situation = session.get(Situation, signal.situation_id) if signal and signal.situation_id else None
+    if signal is None or not can_see_signal(principal, signal, situation):
+        raise NotFound("signalement introuvable")
+    return signal_view(signal)

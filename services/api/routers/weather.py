@@ -1,0 +1,56 @@
+"""The weather plan (grand froid, canicule), set by admins and the MUS."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.deps import CurrentPrincipal, SessionDep, require_roles
+from services.core.access import Principal
+from services.core.clock import utc_now
+from services.core.timefmt import rfc3339
+from services.core.weather import clear_plan, current_state, set_plan
+
+router = APIRouter(prefix="/v1/weather-plan", tags=["plan météo"])
+
+
+class WeatherPlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["grand_froid", "canicule"]
+    level: Annotated[int, Field(ge=1, le=4, strict=True)]
+
+
+def _can_set(principal: Annotated[Principal, Depends(require_roles("admin", "coordinator"))]) -> Principal:
+    if principal.role == "coordinator" and not principal.is_mus:
+        raise HTTPException(403, "seuls la Mission Urgence Sociale et les administrateurs fixent le plan météo")
+    return principal
+
+
+def _view(session: SessionDep) -> dict[str, Any]:
+    state = current_state(session)
+    if state is None:
+        return {"kind": None, "level": None, "set_at": None, "set_by": None}
+    return {"kind": state.kind, "level": state.level, "set_at": rfc3339(state.set_at), "set_by": state.set_by}
+
+
+@router.get("")
+def read_weather_plan(session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
+    return _view(session)
+
+
+@router.put("")
+def put_weather_plan(
+    body: WeatherPlanIn, session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]
+) -> dict[str, Any]:
+    set_plan(session, kind=body.kind, level=body.level, actor=principal.actor, now=utc_now())
+    session.commit()
+    return _view(session)
+
+
+@router.delete("", status_code=204)
+def delete_weather_plan(session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]) -> Response:
+    clear_plan(session, actor=principal.actor, now=utc_now())
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,47 @@
+"""Database engine and sessions. A core function takes a session and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from sqlalchemy import Engine, create_engine
+from sqlmodel import Session
+
+from services.core.settings import get_settings
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs (what people and tools write) and use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+@cache
+def get_engine() -> Engine:
+    settings = get_settings()
+    return make_engine(settings.require_database_url(), settings.db_pool_size)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session whose transaction the caller commits; rolled back if the block raises."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise

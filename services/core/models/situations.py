@@ -1,0 +1,91 @@
+"""Situations (the person or household signals are about) and their append-only event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, text
+from sqlmodel import Field, SQLModel
+
+from services.core.models._types import id_field, instant, json_field, required_instant, text_list
+
+OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
+
+
+class Situation(SQLModel, table=True):
+    """Current state: a projection of the events, kept in the same transaction as each event."""
+
+    __tablename__ = "situations"
+    __table_args__ = (
+        Index(
+            "ix_situations_lead_open",
+            "lead",
+            "next_deadline",
+            "id",
+            postgresql_where=text("status IN ('new', 'acknowledged', 'in_progress')"),
+        ),
+        Index(
+            "ix_situations_sector_open",
+            "sector",
+            "updated_at",
+            postgresql_where=text("status IN ('new', 'acknowledged', 'in_progress')"),
+        ),
+        Index("ix_situations_opened_at", "opened_at"),
+    )
+
+    id: str = id_field()
+    status: str = Field(default="new", max_length=20)
+    opened_at: datetime = required_instant()
+    updated_at: datetime = required_instant()
+    arrondissement: int
+    sector: str = Field(max_length=20)
+    lead: str = Field(max_length=40)
+    primary_fiche: str = Field(max_length=10)
+    # The combined decision of all its signals (fiches with versions, partners, directives, relative deadlines).
+    decision: dict[str, Any] = json_field(nullable=False, default=dict)
+    # Combined facts of its signals: what `requalify` re-routes.
+    facts: dict[str, Any] = json_field(nullable=False, default=dict)
+    ack_due: datetime = required_instant()
+    contact_due: datetime = required_instant()
+    resolve_due: datetime = required_instant()
+    # The soonest deadline still to meet: what queues sort by and the scan looks at.
+    next_deadline: datetime | None = instant()
+    acknowledged_at: datetime | None = instant()
+    first_contact_at: datetime | None = instant()
+    resolved_at: datetime | None = instant()
+    outcome: str | None = Field(default=None, max_length=30)
+    escalation_level: int = 0
+    escalation_reasons: list[str] = text_list()
+    signal_count: int = 0
+    # Last signal's observation and (personal) coordinates, for joining.
+    last_observed_at: datetime = required_instant()
+    last_lat: float | None = None
+    last_lon: float | None = None
+    merged_into: str | None = Field(default=None, max_length=36)
+
+
+class Event(SQLModel, table=True):
+    """One change, who made it and when: situations' timelines and system changes (weather plan)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_situation", "situation_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    situation_id: str | None = Field(default=None, max_length=36)
+    at: datetime = required_instant(index=True)
+    type: str = Field(max_length=40)
+    actor: str = Field(max_length=100)
+    data: dict[str, Any] = json_field(nullable=False, default=dict)
+
+
+class WeatherPlanState(SQLModel, table=True):
+    """The weather plan in force (one row, id 1), set by the MUS; its history is in `events`."""
+
+    __tablename__ = "weather_plan"
+
+    id: int = Field(default=1, primary_key=True)
+    kind: str = Field(max_length=20)
+    level: int
+    set_at: datetime = required_instant()
+    set_by: str = Field(max_length=100)

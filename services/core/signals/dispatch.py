@@ -1,0 +1,78 @@
+"""Routing a stored signal: the body of the `route_signal` task, idempotent on the signal id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from services.core.facts import facts_from_json
+from services.core.fiches import FicheBook
+from services.core.models import Signal
+from services.core.outbox import mark_done
+from services.core.routing import route
+from services.core.situations.placement import place_signal
+from services.core.territory import TerritoryMap
+from services.core.weather import current_plan
+
+
+@dataclass(frozen=True)
+class RoutingOutcome:
+    signal_id: str
+    status: str
+    situation_id: str | None
+    replayed: bool  # the signal had already been routed: nothing changed
+
+
+def route_signal(
+    session: Session,
+    signal_id: str,
+    *,
+    now: datetime,
+    fiches: FicheBook,
+    territory_map: TerritoryMap,
+    outbox_id: int | None = None,
+) -> RoutingOutcome | None:
+    """Route one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
+    no-ops. None when the signal does not exist (nothing to do)."""
+    signal = session.exec(select(Signal).where(col(Signal.id) == signal_id).with_for_update()).first()
+    if signal is None:
+        mark_done(session, outbox_id, now)
+        return None
+    if signal.status != "received":
+        mark_done(session, outbox_id, now)
+        return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
+
+    territory = territory_map.locate(
+        lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
+    )
+    decision = route(
+        facts_from_json({"people": signal.people, "flags": signal.flags}),
+        fiches,
+        territory,
+        current_plan(session),
+    )
+    signal.decision = decision.to_json()
+    signal.routed_at = now
+    signal.routing_error = None
+    if territory.in_paris:
+        situation = place_signal(session, signal, decision, territory, fiches, now)
+        signal.status = "routed"
+        signal.arrondissement = territory.arrondissement
+        signal.sector = territory.sector
+        signal.situation_id = situation.id
+    else:
+        signal.status = "out_of_territory"
+    session.add(signal)
+    mark_done(session, outbox_id, now)
+    session.flush()
+    return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=False)
+
+
+def flag_routing_failure(session: Session, signal_id: str, error: str) -> None:
+    """Routing keeps failing: say so on the signal (it stays `received`, visible to people), never drop it."""
+    signal = session.get(Signal, signal_id)
+    if signal is not None and signal.status == "received":
+        signal.routing_error = error[:2000]
+        session.add(signal)

@@ -1,0 +1,177 @@
+"""A routed signal opens a situation or joins the open one it is about (reference: "One situation, several
+signals"). Runs inside the routing task's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from services.core.facts import combine_facts, facts_from_json, facts_to_json
+from services.core.fiches import FicheBook
+from services.core.models import OPEN_STATUSES, Signal, Situation
+from services.core.routing import Decision, resolve_lead
+from services.core.situations.escalation import escalate
+from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, tighten
+from services.core.situations.timeline import SYSTEM_ACTOR, record
+from services.core.territory import Territory
+
+# One routing at a time per sector decides joins, so two reports of one family routed at once by two workers
+# cannot open two situations.
+JOIN_LOCK_SPACE = 7_310_003
+REPEATED_SIGNALS_THRESHOLD = 3
+
+
+def _sighting_of_signal(signal: Signal, decision: Decision, territory: Territory) -> Sighting:
+    assert territory.sector is not None
+    return Sighting(
+        sector=territory.sector,
+        observed_at=signal.observed_at,
+        lat=signal.lat,
+        lon=signal.lon,
+        primary_fiche=decision.primary_fiche,
+        facts=facts_from_json({"people": signal.people, "flags": signal.flags}),
+    )
+
+
+def _sighting_of_situation(situation: Situation) -> Sighting:
+    return Sighting(
+        sector=situation.sector,
+        observed_at=situation.last_observed_at,
+        lat=situation.last_lat,
+        lon=situation.last_lon,
+        primary_fiche=situation.primary_fiche,
+        facts=facts_from_json(situation.facts),
+    )
+
+
+def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
+    """The open situation this sighting is about, the most recently updated among several; locked."""
+    session.execute(sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector))))
+    candidates = session.exec(
+        select(Situation)
+        .where(
+            col(Situation.sector) == sighting.sector,
+            col(Situation.status).in_(OPEN_STATUSES),
+            col(Situation.last_observed_at) >= sighting.observed_at - JOIN_WINDOW,
+            col(Situation.last_observed_at) <= sighting.observed_at + JOIN_WINDOW,
+        )
+        .order_by(col(Situation.updated_at).desc(), col(Situation.id))
+        .with_for_update()
+    ).all()
+    for situation in candidates:
+        if same_household(sighting, _sighting_of_situation(situation)):
+            return situation
+    return None
+
+
+def _open(session: Session, signal: Signal, decision: Decision, territory: Territory, now: datetime) -> Situation:
+    assert decision.deadlines is not None and decision.lead is not None
+    assert territory.arrondissement is not None and territory.sector is not None
+    received = signal.received_at
+    situation = Situation(
+        opened_at=now,
+        updated_at=now,
+        arrondissement=territory.arrondissement,
+        sector=territory.sector,
+        lead=decision.lead,
+        primary_fiche=decision.primary_fiche,
+        decision=decision.to_json(),
+        facts={"people": signal.people, "flags": list(signal.flags)},
+        ack_due=received + decision.deadlines.ack,
+        contact_due=received + decision.deadlines.contact,
+        resolve_due=received + decision.deadlines.resolve,
+        signal_count=1,
+        last_observed_at=signal.observed_at,
+        last_lat=signal.lat,
+        last_lon=signal.lon,
+    )
+    record(
+        session,
+        situation,
+        type="opened",
+        actor=SYSTEM_ACTOR,
+        now=now,
+        data={
+            "signal_id": signal.id,
+            "primary_fiche": decision.primary_fiche,
+            "lead": decision.lead,
+            "fiches": [f"{f.code}@{f.version}" for f in decision.fiches],
+        },
+    )
+    return situation
+
+
+def _join(
+    session: Session,
+    situation: Situation,
+    signal: Signal,
+    decision: Decision,
+    territory: Territory,
+    fiches: FicheBook,
+    now: datetime,
+) -> Situation:
+    assert decision.deadlines is not None
+    before = Decision.from_json(situation.decision)
+    combined = tighten(
+        before,
+        decision,
+        precedence=fiches.precedence,
+        lead_for=lambda code: resolve_lead(fiches.fiche(code).lead, territory),
+    )
+    received = signal.received_at
+    situation.ack_due = min(situation.ack_due, received + decision.deadlines.ack)
+    situation.contact_due = min(situation.contact_due, received + decision.deadlines.contact)
+    situation.resolve_due = min(situation.resolve_due, received + decision.deadlines.resolve)
+    situation.decision = combined.to_json()
+    merged_facts = combine_facts(
+        facts_from_json(situation.facts), facts_from_json({"people": signal.people, "flags": signal.flags})
+    )
+    situation.facts = facts_to_json(merged_facts)
+    situation.signal_count += 1
+    if signal.observed_at >= situation.last_observed_at:
+        situation.last_observed_at = signal.observed_at
+        if signal.lat is not None:
+            situation.last_lat, situation.last_lon = signal.lat, signal.lon
+    record(session, situation, type="signal_joined", actor=SYSTEM_ACTOR, now=now, data={"signal_id": signal.id})
+    if combined.primary_fiche != situation.primary_fiche:
+        previous_fiche, previous_lead = situation.primary_fiche, situation.lead
+        situation.primary_fiche = combined.primary_fiche
+        assert combined.lead is not None
+        situation.lead = combined.lead
+        record(
+            session,
+            situation,
+            type="requalified",
+            actor=SYSTEM_ACTOR,
+            now=now,
+            data={
+                "cause": "signal_joined",
+                "signal_id": signal.id,
+                "from": {"primary_fiche": previous_fiche, "lead": previous_lead},
+                "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
+            },
+        )
+    if situation.signal_count >= REPEATED_SIGNALS_THRESHOLD:
+        escalate(session, situation, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
+    return situation
+
+
+def place_signal(
+    session: Session,
+    signal: Signal,
+    decision: Decision,
+    territory: Territory,
+    fiches: FicheBook,
+    now: datetime,
+) -> Situation:
+    """Join the open situation the signal is about, or open a new one."""
+    existing = find_joinable(session, _sighting_of_signal(signal, decision, territory))
+    if existing is None:
+        situation = _open(session, signal, decision, territory, now)
+    else:
+        situation = _join(session, existing, signal, decision, territory, fiches, now)
+    session.flush()
+    return situation

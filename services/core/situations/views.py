@@ -1,0 +1,138 @@
+"""Situations as the queues and `GET /v1/situations/{id}` show them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from services.core.errors import FieldError, InvalidInput
+from services.core.models import OPEN_STATUSES, Event, Signal, Situation
+from services.core.routing import DEADLINE_KINDS
+from services.core.timefmt import rfc3339
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+# Sorting key for situations with no deadline left (closed ones in filtered lists): after every real one.
+_FAR = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
+
+
+def queue_item(situation: Situation, now: datetime) -> dict[str, Any]:
+    return {
+        "id": situation.id,
+        "status": situation.status,
+        "primary_fiche": situation.primary_fiche,
+        "sector": situation.sector,
+        "lead": situation.lead,
+        "next_deadline": rfc3339(situation.next_deadline),
+        "overdue": situation.next_deadline is not None and situation.next_deadline < now,
+        "escalation_level": situation.escalation_level,
+        "signal_count": situation.signal_count,
+        "opened_at": rfc3339(situation.opened_at),
+    }
+
+
+def situation_view(session: Session, situation: Situation, now: datetime) -> dict[str, Any]:
+    decision = situation.decision
+    events = session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))).all()
+    signal_ids = session.exec(
+        select(Signal.id).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
+    ).all()
+    return {
+        "id": situation.id,
+        "status": situation.status,
+        "arrondissement": situation.arrondissement,
+        "sector": situation.sector,
+        "lead": situation.lead,
+        "primary_fiche": situation.primary_fiche,
+        "fiches": decision.get("fiches", []),
+        "partners": decision.get("partners", []),
+        "directives": decision.get("directives", []),
+        "checklist": decision.get("checklist", []),
+        "deadlines": {kind: rfc3339(getattr(situation, f"{kind}_due")) for kind in DEADLINE_KINDS},
+        "next_deadline": rfc3339(situation.next_deadline),
+        "overdue": situation.next_deadline is not None and situation.next_deadline < now,
+        "escalation_level": situation.escalation_level,
+        "escalation_reasons": situation.escalation_reasons,
+        "outcome": situation.outcome,
+        "opened_at": rfc3339(situation.opened_at),
+        "updated_at": rfc3339(situation.updated_at),
+        "merged_into": situation.merged_into,
+        "signal_ids": list(signal_ids),
+        "events": [{"type": e.type, "at": rfc3339(e.at), "actor": e.actor, "data": e.data} for e in events],
+    }
+
+
+@dataclass(frozen=True)
+class SituationFilter:
+    lead: str | None = None
+    include_escalated: bool = False  # the MUS queue: its own and every escalated one
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    sector: str | None = None
+    primary_fiche: str | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+
+def _encode_cursor(situation: Situation) -> str:
+    key = [rfc3339(situation.next_deadline or _FAR), situation.id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        deadline, situation_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(deadline), str(situation_id)
+    except (ValueError, TypeError) as err:
+        raise InvalidInput([FieldError("cursor", "invalid", "curseur de pagination invalide")]) from err
+
+
+def list_situations(
+    session: Session,
+    where: SituationFilter,
+    *,
+    now: datetime,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Soonest deadline first, then id: a stable order for keyset pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput([FieldError("limit", "range", f"entre 1 et {MAX_PAGE}")])
+    deadline = col(Situation.next_deadline)
+    sort_key = deadline.asc().nulls_last(), col(Situation.id)
+    statement = select(Situation).where(col(Situation.status).in_(where.statuses))
+    if where.lead is not None:
+        owns = col(Situation.lead) == where.lead
+        statement = statement.where(or_(owns, col(Situation.escalation_level) > 0) if where.include_escalated else owns)
+    if where.sector is not None:
+        statement = statement.where(col(Situation.sector) == where.sector)
+    if where.primary_fiche is not None:
+        statement = statement.where(col(Situation.primary_fiche) == where.primary_fiche)
+    if where.opened_from is not None:
+        statement = statement.where(col(Situation.opened_at) >= where.opened_from)
+    if where.opened_to is not None:
+        statement = statement.where(col(Situation.opened_at) < where.opened_to)
+    if cursor is not None:
+        after_deadline, after_id = _decode_cursor(cursor)
+        if after_deadline == _FAR:
+            statement = statement.where(deadline.is_(None), col(Situation.id) > after_id)
+        else:
+            statement = statement.where(
+                or_(
+                    deadline.is_(None),
+                    deadline > after_deadline,
+                    and_(deadline == after_deadline, col(Situation.id) > after_id),
+                )
+            )
+    rows = session.exec(statement.order_by(*sort_key).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {
+        "items": [queue_item(s, now) for s in page],
+        "next_cursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
+    }

@@ -1,0 +1,50 @@
+"""The weather plan in force (grand froid 1–3, canicule 1–4), set by the MUS; changes go to the event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from services.core.errors import FieldError, InvalidInput
+from services.core.facts import WeatherPlan
+from services.core.models import Event, WeatherPlanState
+
+MAX_LEVELS = {"grand_froid": 3, "canicule": 4}
+
+
+def current_plan(session: Session) -> WeatherPlan | None:
+    state = session.get(WeatherPlanState, 1)
+    if state is None:
+        return None
+    return WeatherPlan(kind=state.kind, level=state.level)  # type: ignore[arg-type]
+
+
+def current_state(session: Session) -> WeatherPlanState | None:
+    return session.get(WeatherPlanState, 1)
+
+
+def set_plan(session: Session, *, kind: str, level: int, actor: str, now: datetime) -> WeatherPlanState:
+    if kind not in MAX_LEVELS:
+        raise InvalidInput([FieldError("kind", "enum", "attendu grand_froid ou canicule")])
+    if not 1 <= level <= MAX_LEVELS[kind]:
+        raise InvalidInput([FieldError("level", "range", f"niveau de 1 à {MAX_LEVELS[kind]} pour {kind}")])
+    state = session.get(WeatherPlanState, 1, with_for_update=True)
+    if state is None:
+        state = WeatherPlanState(id=1, kind=kind, level=level, set_at=now, set_by=actor)
+        session.add(state)
+    else:
+        state.kind, state.level, state.set_at, state.set_by = kind, level, now, actor
+    session.add(Event(type="weather_plan_set", actor=actor, at=now, data={"kind": kind, "level": level}))
+    return state
+
+
+def clear_plan(session: Session, *, actor: str, now: datetime) -> bool:
+    state = session.get(WeatherPlanState, 1, with_for_update=True)
+    if state is None:
+        return False
+    session.delete(state)
+    session.add(
+        Event(type="weather_plan_cleared", actor=actor, at=now, data={"kind": state.kind, "level": state.level})
+    )
+    return True

@@ -1,0 +1,83 @@
+"""Integration fixtures: an emptied database, the API in process, a real Celery worker in a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from services.api.app import create_app
+from services.core.access.tokens import create_token
+from services.core.db import get_engine, session_scope
+from services.core.models import Signal
+from services.workers.celery_app import celery_app
+from tests.support.waiting import wait_for
+
+TABLES = ("api_tokens", "signals", "idempotency_keys", "outbox", "dead_letters", "situations", "events", "weather_plan")
+
+
+@pytest.fixture(autouse=True)
+def empty_database(broker_url: str) -> None:
+    with get_engine().begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    redis.Redis.from_url(broker_url).flushdb()
+
+
+@pytest.fixture(scope="session")
+def worker() -> Iterator[None]:
+    """A real worker consuming the real broker, in a thread (not eager mode)."""
+    with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
+        yield
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+TokenFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def token() -> TokenFactory:
+    """`token("coordinator", leads=["eps:paris-13"])` → Authorization headers for a new token."""
+
+    def make(role: str, leads: list[str] | None = None, name: str | None = None) -> dict[str, str]:
+        with session_scope() as session:
+            secret = create_token(session, role=role, leads=leads or [], name=name)
+            session.commit()
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
+
+
+def routed(signal_id: str) -> Signal | None:
+    with session_scope() as session:
+        signal = session.get(Signal, signal_id)
+        return signal if signal is not None and signal.status != "received" else None
+
+
+@pytest.fixture
+def wait_routed() -> Callable[[str], Signal]:
+    def wait(signal_id: str) -> Signal:
+        return wait_for(lambda: routed(signal_id), what=f"le routage de {signal_id}")
+
+    return wait
+
+
+def family_13(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "location": {"lat": 48.831, "lon": 2.3555},
+        "source": "maraude",
+        "people": {"adults": 2, "children": 3, "unaccompanied_minors": 0, "adult_genders": ["female", "male"]},
+        "flags": [],
+        "description": "Famille avec trois enfants",
+    }
+    body.update(changes)
+    return body
