@@ -31,8 +31,8 @@ def _start_services() -> tuple[str, str]:
     broker_url = os.environ.get("URGENCE_TEST_BROKER_URL")
     if database_url and broker_url:
         return database_url, broker_url
-    from services.launcher.embedded import ensure_services
     from services.core.settings import Settings
+    from services.launcher.embedded import ensure_services
 
     data_dir = Path(os.environ.get("URGENCE_TEST_DATA_DIR", Path(tempfile.gettempdir()) / "urgence-test-services"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,4 +82,3 @@ def database_url() -> str:
 @pytest.fixture(scope="session")
 def broker_url() -> str:
     return os.environ["URGENCE_BROKER_URL"]
-

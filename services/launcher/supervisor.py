@@ -41,6 +41,7 @@ MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 8.0
 HEALTH_EXPECTED_SECONDS = 20.0
+DEFERRED_START_MAX_SECONDS = 10.0
 POLL_SECONDS = 0.1
 
 _PR_SET_PDEATHSIG = 1
@@ -66,6 +67,9 @@ def _seconds(value: float) -> str:
 class ChildSpec:
     name: str
     args: list[str]
+    # Started once the API answers /health (or after DEFERRED_START_MAX_SECONDS): on a small machine the
+    # three children importing at once slow the API's start down by seconds.
+    after_ready: bool = False
 
 
 def child_specs(host: str, port: int) -> list[ChildSpec]:
@@ -74,8 +78,8 @@ def child_specs(host: str, port: int) -> list[ChildSpec]:
     return [
         # Migrations are applied once by the supervisor, before any child starts.
         ChildSpec("api", [*cli, "api", "--host", host, "--port", str(port), "--no-migrate"]),
-        ChildSpec("worker", [*cli, "worker"]),
-        ChildSpec("beat", [*cli, "beat"]),
+        ChildSpec("worker", [*cli, "worker"], after_ready=True),
+        ChildSpec("beat", [*cli, "beat"], after_ready=True),
     ]
 
 
@@ -94,10 +98,10 @@ class Child:
         self.spec = spec
         self.proc: subprocess.Popen[bytes] | None = None
         self.deaths: deque[float] = deque()
-        self.restart_at: float | None = None
+        self.start_at: float | None = None
 
     def start(self, env: dict[str, str]) -> None:
-        self.restart_at = None
+        self.start_at = None
         self.proc = subprocess.Popen(
             self.spec.args,
             env=env,
@@ -216,7 +220,10 @@ class Supervisor:
         code = 0
         try:
             for child in self.children:
-                child.start(self.env)
+                if child.spec.after_ready and not ready:
+                    child.start_at = started + DEFERRED_START_MAX_SECONDS
+                else:
+                    child.start(self.env)
             while not self.stop_requests.count:
                 now = time.monotonic()
                 if not self._watch(now):
@@ -226,6 +233,9 @@ class Supervisor:
                     next_health = now + 0.25
                     if _healthy(self.health_url):
                         ready = True
+                        for child in self.children:
+                            if child.proc is None and child.start_at is not None and not child.deaths:
+                                child.start_at = now
                         if self.on_ready:
                             self.on_ready(now - started)
                     elif not warned_slow and now - started > HEALTH_EXPECTED_SECONDS:
@@ -242,7 +252,7 @@ class Supervisor:
         """Restart what died (after its backoff); False when a child dies too often."""
         for child in self.children:
             if child.proc is None:
-                if child.restart_at is not None and now >= child.restart_at:
+                if child.start_at is not None and now >= child.start_at:
                     child.start(self.env)
                 continue
             code = child.exit_code()
@@ -259,7 +269,7 @@ class Supervisor:
                 )
                 return False
             delay = min(0.5 * 2 ** (len(child.deaths) - 1), MAX_BACKOFF_SECONDS)
-            child.restart_at = now + delay
+            child.start_at = now + delay
             warn(
                 f"Le processus {child.spec.name} s'est arrêté (code {code}) : redémarrage dans {_seconds(delay)} "
                 f"({len(child.deaths)}/{MAX_RESTARTS})."
@@ -270,7 +280,7 @@ class Supervisor:
         """SIGTERM, wait for the grace period (cut short by another Ctrl-C), SIGKILL what is left."""
         alive = [child for child in self.children if child.proc is not None]
         for child in self.children:
-            child.restart_at = None
+            child.start_at = None
         requests_at_start = self.stop_requests.count
         for child in alive:
             child.terminate()
@@ -309,16 +319,18 @@ def _check_fiches() -> bool:
 
 
 def _describe(services: ServiceUrls, settings: Settings) -> None:
-    for name, variable, external in (
-        ("PostgreSQL", "URGENCE_DATABASE_URL", settings.database_url),
-        ("Redis", "URGENCE_BROKER_URL", settings.broker_url),
-    ):
-        if external:
-            say(f"{name} : fourni par {variable}.")
-        elif name in services.started:
-            say(f"{name} embarqué démarré ({services.data_dir}).")
-        else:
-            say(f"{name} embarqué déjà en marche : réutilisé ({services.data_dir}).")
+    data_dir = services.data_dir
+    if settings.database_url:
+        say("PostgreSQL : fourni par URGENCE_DATABASE_URL.")
+    else:
+        state = "démarré" if "PostgreSQL" in services.started else "déjà en marche, réutilisé"
+        say(f"PostgreSQL embarqué {state} ({data_dir}/postgres).")
+    if settings.broker_url:
+        say("Redis : fourni par URGENCE_BROKER_URL.")
+    else:
+        state = "démarré" if "Redis" in services.started else "déjà en marche, réutilisé"
+        where = (services.broker_url or "").removeprefix("redis://").removesuffix("/0")
+        say(f"Redis embarqué {state} ({where}, {data_dir}/redis).")
 
 
 def _token_hint(settings: Settings, data_dir: Path) -> str:

@@ -106,10 +106,17 @@ def test_queue_is_sorted_by_soonest_deadline_and_paginated(
     # Far apart in the 13th, so that none joins another: FR00 (1 day to ack) and FR07 (2 hours), FR05 (15 min).
     bodies = [
         {"location": {"lat": 48.8322, "lon": 2.3561}, "source": "maraude", "people": {"adults": 1}},
-        {"location": {"lat": 48.8270, "lon": 2.3760}, "source": "maraude", "people": {"adults": 1},
-         "flags": ["vital_emergency"]},
-        {"location": {"lat": 48.8210, "lon": 2.3420}, "source": "maraude",
-         "people": {"adults": 1, "adult_genders": ["female"]}},
+        {
+            "location": {"lat": 48.8270, "lon": 2.3760},
+            "source": "maraude",
+            "people": {"adults": 1},
+            "flags": ["vital_emergency"],
+        },
+        {
+            "location": {"lat": 48.8210, "lon": 2.3420},
+            "source": "maraude",
+            "people": {"adults": 1, "adult_genders": ["female"]},
+        },
     ]
     ids = [submit(client, outreach, body) for body in bodies]
     for signal_id in ids:
