@@ -125,5 +125,50 @@ def fiches_check(directory: Annotated[str | None, typer.Argument(help="Dossier d
     typer.echo(f"fiches valides : {path}")
 
 
+@app.command()
+def demo(
+    semester: Annotated[str, typer.Option(help="Semestre à remplir : AAAA-S1 ou AAAA-S2.")],
+    signals: Annotated[int, typer.Option(min=1, max=2_000_000, help="Nombre de signalements.")],
+    seed: Annotated[int, typer.Option(help="Graine : la même graine donne les mêmes données.")] = 2026,
+) -> None:
+    """Remplit la base avec un semestre synthétique réaliste (routage et suites par le vrai code)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.core.clock import utc_now
+    from services.core.errors import InvalidInput
+    from services.core.procedures import active_fiches
+    from services.core.stats.semesters import Semester
+    from services.core.territory import default_map
+    from services.demo.semester import run
+    from services.launcher.embedded import database_session
+
+    try:
+        which = Semester.parse(semester)
+    except InvalidInput as err:
+        typer.echo(err.detail, err=True)
+        raise typer.Exit(2) from err
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with database_session() as session, Progress(*columns) as progress:
+            task = progress.add_task(f"Semestre {which.code}", total=signals)
+            result = run(
+                session,
+                which,
+                count=signals,
+                seed=seed,
+                now=utc_now(),
+                fiches=active_fiches(),
+                territory_map=default_map(),
+                progress=lambda n: progress.advance(task, n),
+            )
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    typer.echo(
+        f"{result.signals} signalements, {result.situations} situations, {result.actions} actions, "
+        f"{result.escalations} escalades ; {result.days_rolled} journées agrégées pour les statistiques"
+    )
+
+
 if __name__ == "__main__":
     app()

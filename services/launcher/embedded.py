@@ -46,8 +46,8 @@ REDIS_ESSENTIALS = ["--appendonly", "yes", "--appendfsync", "everysec", "--maxme
 
 START_TIMEOUT = 20.0
 LOCK_TIMEOUT = 60.0
-POSTGRES_STOP_TIMEOUT = 4.0
-REDIS_STOP_TIMEOUT = 3.0
+POSTGRES_STOP_TIMEOUT = 3.0
+REDIS_STOP_TIMEOUT = 2.0
 
 
 class EmbeddedError(RuntimeError):
@@ -190,7 +190,7 @@ def _process(pid: int | None, name: str) -> psutil.Process | None:
     return None
 
 
-def _kill_tree(proc: psutil.Process, timeout: float = 2.0) -> None:
+def _kill_tree(proc: psutil.Process, timeout: float = 1.0) -> None:
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
@@ -332,7 +332,7 @@ class EmbeddedPostgres:
                 ["-m", "fast", "-w", "-t", str(max(1, round(timeout))), "stop"],
                 pgdata=self.pgdata,
                 user=self.system_user,
-                timeout=timeout + 2,
+                timeout=timeout + 1,
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             # Crash-safe by design (WAL): recovery runs at the next start.
@@ -507,7 +507,8 @@ class EmbeddedServices:
             if not acquired:
                 raise EmbeddedError(f"verrou {self._services_lock.path} tenu trop longtemps par un autre processus")
             # Never blocks: an exclusive users.lock is only ever taken under services.lock, which we hold.
-            self._users_lock.acquire(shared=True, timeout=5)
+            if not self._users_lock.acquire(shared=True, timeout=5):
+                raise EmbeddedError(f"verrou {self._users_lock.path} inaccessible")
             try:
                 if postgres:
                     database_url, was_started = self.postgres.ensure()
@@ -522,12 +523,13 @@ class EmbeddedServices:
                 raise
         return database_url, broker_url, started
 
-    def leave(self, timeout: float = 10.0) -> list[str]:
+    def leave(self, lock_timeout: float = 10.0) -> list[str]:
         """Stop being a user; the last one out stops Redis and the PostgreSQL the launcher started.
-        Returns the names of what was stopped."""
+        Returns the names of what was stopped. `lock_timeout`: how long to wait for another process that
+        is starting or stopping them."""
         if not self._users_lock.held:
             return []
-        with self._serialized(timeout) as acquired:
+        with self._serialized(lock_timeout) as acquired:
             if not acquired:
                 # Someone is starting or stopping the services right now: it will deal with them.
                 self._users_lock.release()
@@ -561,10 +563,10 @@ class ServiceUrls:
     def data_dir(self) -> Path | None:
         return self.embedded.data_dir if self.embedded else None
 
-    def stop(self, timeout: float = 10.0) -> list[str]:
+    def stop(self, lock_timeout: float = 10.0) -> list[str]:
         """Release the embedded services (stopped if nobody else uses them); nothing for external ones."""
         embedded, self.embedded = self.embedded, None
-        return embedded.leave(timeout) if embedded else []
+        return embedded.leave(lock_timeout) if embedded else []
 
 
 def ensure_services(settings: Settings | None = None, *, broker: bool = True) -> ServiceUrls:

@@ -32,10 +32,12 @@ from services.launcher.embedded import (
     resolve_data_dir,
 )
 
-# Budget of a stop (must stay under 15 s): children's grace, then SIGKILL, then Redis, then PostgreSQL.
-CHILD_GRACE_SECONDS = 7.0
-CHILD_KILL_WAIT_SECONDS = 1.5
-SERVICES_STOP_SECONDS = 5.0
+# Budget of a stop (must stay under 15 s even when everything needs killing): children 6 + 1 s, Redis 2 + 1 s,
+# PostgreSQL 3 + 2 s. Usually it is 1-3 s, most of it Celery's warm shutdown.
+CHILD_GRACE_SECONDS = 6.0
+CHILD_KILL_WAIT_SECONDS = 1.0
+# How long to wait for another process that is starting or stopping the same embedded services.
+SERVICES_LOCK_WAIT_SECONDS = 3.0
 # A child that dies is restarted with backoff; more than this many deaths in the window stops everything.
 MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60.0
@@ -151,10 +153,18 @@ class _StopRequests:
     def __init__(self) -> None:
         self.count = 0
         self.signame = ""
+        self._first_at = 0.0
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.count == 0:
+            self._first_at = now
+            self.signame = signal.Signals(signum).name
+        elif now - self._first_at < 1.0:
+            # The same Ctrl-C delivered twice (terminal to the process group, and a wrapper such as
+            # `uv run` forwarding it) must not turn a clean stop into a forced one.
+            return
         self.count += 1
-        self.signame = signal.Signals(signum).name
 
 
 def _install_handlers(handler: _StopRequests) -> dict[int, object]:
@@ -202,7 +212,7 @@ class Supervisor:
         *,
         health_url: str | None = None,
         stop_requests: _StopRequests | None = None,
-        on_ready: Callable[[float], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.children = [Child(spec) for spec in specs]
         self.env = env
@@ -237,7 +247,7 @@ class Supervisor:
                             if child.proc is None and child.start_at is not None and not child.deaths:
                                 child.start_at = now
                         if self.on_ready:
-                            self.on_ready(now - started)
+                            self.on_ready()
                     elif not warned_slow and now - started > HEALTH_EXPECTED_SECONDS:
                         warned_slow = True
                         waited = _seconds(now - started)
@@ -411,8 +421,8 @@ def _run_services_and_children(
         url = _client_url(host, port)
         say(f"Démarrage de l'API ({url}), d'un worker et du planificateur…")
 
-        def on_ready(_after: float) -> None:
-            say(f"Prêt en {_seconds(time.monotonic() - began)} : {url} (santé : {url}/health)")
+        def on_ready() -> None:
+            say(f"API prête en {_seconds(time.monotonic() - began)} : {url} (santé : {url}/health)")
             say(f"Créer un jeton : {_token_hint(settings, data_dir)}")
             say("Ctrl-C pour tout arrêter.")
 
@@ -425,8 +435,8 @@ def _run_services_and_children(
             say(f"Arrêt demandé ({stop_requests.signame}) : API, worker et planificateur arrêtés.")
         return code
     finally:
-        stopped = services.stop(timeout=SERVICES_STOP_SECONDS)
+        stopped = services.stop(lock_timeout=SERVICES_LOCK_WAIT_SECONDS)
         if stopped:
             say(" et ".join(stopped) + (" arrêtés." if len(stopped) > 1 else " arrêté."))
-        if code == 0 and stop_began is not None:
+        if stop_began is not None:
             say(f"Tout est arrêté en {_seconds(time.monotonic() - stop_began)}.")

@@ -21,8 +21,7 @@ import httpx
 import psutil
 import pytest
 
-# TODO: pytest.mark.e2e once the marker is declared in pyproject.toml.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 HEALTH_WITHIN_SECONDS = 20.0
 STOP_WITHIN_SECONDS = 15.0
@@ -160,7 +159,7 @@ def _create_token(data_dir: Path) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def _wait_routed(client: httpx.Client, signal_id: str) -> dict[str, object]:
+def _wait_routed(client: httpx.Client, signal_id: str, up: Up) -> dict[str, object]:
     deadline = time.monotonic() + ROUTED_WITHIN_SECONDS
     body: dict[str, object] = {}
     while time.monotonic() < deadline:
@@ -170,7 +169,7 @@ def _wait_routed(client: httpx.Client, signal_id: str) -> dict[str, object]:
         if body["status"] == "routed":
             return body
         time.sleep(0.25)
-    pytest.fail(f"signal not routed within {ROUTED_WITHIN_SECONDS} s: {body}")
+    pytest.fail(f"signal not routed within {ROUTED_WITHIN_SECONDS} s: {body}\n{up.output()}")
 
 
 def _assert_stopped(up: Up, data_dir: Path) -> None:
@@ -191,7 +190,7 @@ def test_up_runs_routes_stops_cleanly_and_keeps_data(data_dir: Path, tmp_path: P
             answer = client.post("/v1/signals", json=SIGNAL_BODY)
             assert answer.status_code == 202, answer.text
             signal_id = answer.json()["id"]
-            routed = _wait_routed(client, signal_id)
+            routed = _wait_routed(client, signal_id, up)
             assert routed["arrondissement"] == 13
         assert httpx.get(f"{up.base_url}/health", timeout=5).status_code == 200
         _assert_stopped(up, data_dir)

@@ -1,0 +1,184 @@
+"""Intake throughput and routing latency, against this machine's PostgreSQL and Redis.
+
+    uv run python bench/bench_intake.py [--seconds 20] [--concurrency 32] [--rate 100]
+
+Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgence api`), a bare FastAPI endpoint doing one INSERT (the
+framework's limit, same server and engine settings), a worker and the scheduler; then measures
+1. sustained accepted signals/s on POST /v1/signals and requests/s on the bare endpoint, closed loop;
+2. latency from reception to routed (p50, p99) at a steady open-loop rate, from the database's timestamps
+   (`received_at` is taken as the request is handled, `routed_at` when the worker commits the decision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.stack import free_port, kill_group  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
+
+SERVER = os.environ.get("URGENCE_BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
+BROKER = os.environ.get("URGENCE_BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+
+def body(rng: random.Random) -> dict[str, Any]:
+    adults = rng.choice([1, 1, 1, 1, 2])
+    children = rng.choice([0, 0, 0, 0, 1, 3])
+    return {
+        "location": {"lat": 48.82 + rng.random() * 0.07, "lon": 2.27 + rng.random() * 0.13},
+        "source": rng.choice(["maraude", "riverain", "police", "mairie"]),
+        "people": {"adults": adults, "children": children, "unaccompanied_minors": 0},
+        "flags": rng.sample(["cold_exposure", "drug_use", "animals", "violence"], rng.choice([0, 0, 1])),
+        "description": "Personne allongée sous un porche, ne répond pas toujours.",
+    }
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local lat = 48.82 + math.random() * 0.07
+  local lon = 2.27 + math.random() * 0.13
+  local body = string.format('{"location": {"lat": %.5f, "lon": %.5f}, "source": "maraude", '
+    .. '"people": {"adults": 1, "children": %d}, "flags": [], '
+    .. '"description": "Personne allongee sous un porche."}', lat, lon, math.random(0, 1) * 2)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def closed_loop(url: str, headers: dict[str, str], seconds: float, connections: int, workdir: Path) -> float:
+    """Requests/s answered with 2xx by wrk (a C load generator: the client must not be the bottleneck)."""
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), *header_args, url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    requests = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
+    non_2xx = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
+    elapsed = float(next(line for line in out.splitlines() if "requests in" in line).split()[3].rstrip("s,"))
+    return (requests - non_2xx) / elapsed
+
+
+async def open_loop(url: str, headers: dict[str, str], seconds: float, rate: float) -> list[str]:
+    rng = random.Random(2)
+    ids: list[str] = []
+    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+
+        async def one() -> None:
+            answer = await client.post(url, json=body(rng))
+            if answer.status_code == 202:
+                ids.append(answer.json()["id"])
+
+        tasks = []
+        started = time.perf_counter()
+        for index in range(int(seconds * rate)):
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return ids
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=100)
+    args = parser.parse_args()
+
+    name = f"urgence_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    database_url = f"{SERVER}/{name}"
+    workdir = ROOT / "bench" / "results"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "URGENCE_DATABASE_URL": database_url, "URGENCE_BROKER_URL": BROKER,
+           "URGENCE_DATA_DIR": str(workdir)}
+    cli = [sys.executable, "-m", "services.cli"]
+    subprocess.run([*cli, "migrate"], env=env, check=True, cwd=ROOT)
+    token = subprocess.run(
+        [*cli, "token", "create", "--role", "outreach", "--name", "bench"],
+        env=env, check=True, cwd=ROOT, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    api_port, bare_port = free_port(), free_port()
+    processes = []
+    try:
+        processes.append(spawn([*cli, "api", "--port", str(api_port), "--no-migrate"], env, workdir / "api.log"))
+        bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory", "--port", str(bare_port),
+                "--log-level", "warning"]
+        processes.append(spawn(bare, env, workdir / "bare.log"))
+        wait_for(lambda: answers(f"http://127.0.0.1:{api_port}/health"), timeout=30, what="l'API")
+        wait_for(lambda: answers(f"http://127.0.0.1:{bare_port}/docs"), timeout=30, what="l'API nue")
+
+        # 1. Throughput, closed loop, routing workers stopped so they do not share the 2 cores with the API.
+        bare_rate = closed_loop(f"http://127.0.0.1:{bare_port}/bare", {}, args.seconds, args.concurrency, workdir)
+        api_rate = closed_loop(
+            f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.concurrency, workdir
+        )
+        print(f"bare endpoint (1 INSERT): {bare_rate:8.1f} req/s (2xx)")
+        print(f"POST /v1/signals:         {api_rate:8.1f} signals/s (202)")
+        print(f"ratio:                    {api_rate / bare_rate:8.1%}")
+
+        # Drain the backlog of the throughput run before measuring latency.
+        processes.append(spawn([*cli, "worker", "--concurrency", "2"], env, workdir / "worker.log"))
+        processes.append(spawn([*cli, "beat"], env, workdir / "beat.log"))
+        with psycopg.connect(database_url) as connection:
+
+            def drained() -> bool:
+                row = connection.execute("SELECT count(*) FROM signals WHERE status = 'received'").fetchone()
+                connection.commit()
+                return row is not None and row[0] == 0
+
+            wait_for(drained, timeout=600, interval=1, what="le routage de l'arriéré")
+
+            # 2. Latency at a steady rate.
+            ids = asyncio.run(
+                open_loop(f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.rate)
+            )
+            wait_for(drained, timeout=120, interval=0.5, what="le routage")
+            rows = connection.execute(
+                "SELECT extract(epoch FROM routed_at - received_at) * 1000 FROM signals WHERE id = ANY(%s)", [ids]
+            ).fetchall()
+        latencies = sorted(float(row[0]) for row in rows)
+        quantiles = statistics.quantiles(latencies, n=100)
+        print(f"routing latency at {args.rate:.0f}/s over {len(latencies)} signals: "
+              f"p50 {quantiles[49]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {latencies[-1]:.1f} ms")
+    finally:
+        for process in processes:
+            kill_group(process, timeout=15)
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
