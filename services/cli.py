@@ -9,8 +9,10 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Coordination des signalements d'urgence sociale à Paris.")
 token_app = typer.Typer(no_args_is_help=True, help="Jetons d'accès à l'API.")
 fiches_app = typer.Typer(no_args_is_help=True, help="Fiches réflexes.")
+user_app = typer.Typer(no_args_is_help=True, help="Personnes qui se connectent aux pages.")
 app.add_typer(token_app, name="token")
 app.add_typer(fiches_app, name="fiches")
+app.add_typer(user_app, name="user")
 
 
 @app.command()
@@ -93,19 +95,84 @@ def token_create(
     role: Annotated[str, typer.Option(help="outreach, coordinator, analyst ou admin.")],
     lead: Annotated[list[str] | None, typer.Option(help="Pilote(s) couverts (eps:paris-13, cavs:sud, mus).")] = None,
     name: Annotated[str | None, typer.Option(help="Nom lisible du jeton.")] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="Durée de validité en jours (URGENCE_TOKEN_DAYS).")] = None,
 ) -> None:
     """Crée un jeton ; il est affiché une seule fois, seul sur la dernière ligne."""
-    from services.core.access.tokens import TokenError, create_token
+    from datetime import timedelta
+
+    from services.core.access.tokens import TokenError, create_token, token_of_secret
+    from services.core.clock import utc_now
     from services.launcher.embedded import database_session
 
+    now = utc_now()
     try:
         with database_session() as session:
-            secret = create_token(session, role=role, leads=lead or [], name=name)
+            expires_at = now + timedelta(days=days) if days else None
+            secret = create_token(session, role=role, leads=lead or [], name=name, expires_at=expires_at, now=now)
+            token = token_of_secret(session, secret)
             session.commit()
     except TokenError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from err
+    assert token is not None and token.expires_at is not None
+    typer.echo(f"jeton {token.id} ({role}), valable jusqu'au {token.expires_at:%Y-%m-%d %H:%M} UTC :")
     typer.echo(secret)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Identifiant du jeton (voir `token list`).")]) -> None:
+    """Révoque un jeton : il est refusé partout dans les secondes qui suivent."""
+    from services.core.access.tokens import revoke_token
+    from services.core.clock import utc_now
+    from services.core.errors import NotFound
+    from services.launcher.embedded import database_session
+
+    try:
+        with database_session() as session:
+            revoke_token(session, token_id, utc_now())
+            session.commit()
+    except NotFound as err:
+        typer.echo(err.detail, err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"jeton {token_id} révoqué")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Liste les jetons (jamais leur secret)."""
+    from services.core.access.tokens import list_tokens
+    from services.launcher.embedded import database_session
+
+    with database_session() as session:
+        for token in list_tokens(session):
+            state = "révoqué" if token.revoked_at else f"expire {token.expires_at:%Y-%m-%d}"
+            typer.echo(f"{token.id}  {token.role:<11} {','.join(token.leads) or '-':<24} {token.name or '-'}  {state}")
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="Identifiant de connexion.")],
+    role: Annotated[str, typer.Option(help="outreach, coordinator, analyst ou admin.")],
+    lead: Annotated[list[str] | None, typer.Option(help="Pilote(s) couverts (eps:paris-13, cavs:sud, mus).")] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="URGENCE_NEW_PASSWORD")
+    ] = "",
+) -> None:
+    """Crée une personne qui se connecte aux pages (mot de passe demandé, haché avec argon2)."""
+    from services.core.access.users import UserError, create_user
+    from services.core.clock import utc_now
+    from services.launcher.embedded import database_session
+
+    try:
+        with database_session() as session:
+            user = create_user(
+                session, username=username, password=password, role=role, leads=lead or [], now=utc_now()
+            )
+            session.commit()
+    except UserError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"utilisateur {user.username} créé ({user.role})")
 
 
 @fiches_app.command("check")

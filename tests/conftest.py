@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -26,7 +27,7 @@ def _plain(url: str) -> str:
     return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _start_services() -> tuple[str, str]:
+def _start_services(config: pytest.Config) -> tuple[str, str]:
     database_url = os.environ.get("URGENCE_TEST_DATABASE_URL")
     broker_url = os.environ.get("URGENCE_TEST_BROKER_URL")
     if database_url and broker_url:
@@ -37,11 +38,13 @@ def _start_services() -> tuple[str, str]:
     data_dir = Path(os.environ.get("URGENCE_TEST_DATA_DIR", Path(tempfile.gettempdir()) / "urgence-test-services"))
     data_dir.mkdir(parents=True, exist_ok=True)
     urls = ensure_services(Settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url))
+    config.stash[_EMBEDDED] = urls.stop  # stopped when the session ends: no process left behind
+    assert urls.broker_url is not None
     return urls.database_url, urls.broker_url
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    server_url, broker_url = _start_services()
+    server_url, broker_url = _start_services(config)
     name = f"urgence_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(_plain(server_url), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -69,9 +72,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     get_engine().dispose()
     with psycopg.connect(_plain(server_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stop_embedded = config.stash.get(_EMBEDDED, None)
+    if stop_embedded is not None:
+        stop_embedded()
 
 
 _DATABASE = pytest.StashKey[tuple[str, str]]()
+_EMBEDDED = pytest.StashKey[Callable[[], object]]()
 
 
 @pytest.fixture(scope="session")

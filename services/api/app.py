@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import problems
+from services.api.headers import SecurityHeaders
 from services.api.limits import BodySizeLimit
-from services.api.routers import health, signals, situations, weather
+from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
 from services.core.territory import default_map
@@ -17,6 +19,7 @@ from services.core.territory import default_map
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    get_settings().check_production()
     # Load the procedures and the polygons before the first request: broken fiches stop the start.
     active_fiches()
     default_map()
@@ -30,7 +33,16 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, signals, situations, weather):
+    for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+    settings = get_settings()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # no cross-origin access unless configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
+        )
+    app.add_middleware(SecurityHeaders, https=settings.environment == "production")
     return app

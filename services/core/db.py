@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -33,7 +34,18 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 @cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return make_engine(settings.require_database_url(), settings.db_pool_size)
+    engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+    _engine_pid[0] = os.getpid()
+    return engine
+
+
+_engine_pid = [0]
+
+
+def forget_inherited_connections() -> None:
+    """In a forked child, drop (without closing: they belong to the parent) the pool's connections."""
+    if get_engine.cache_info().currsize and _engine_pid[0] != os.getpid():
+        get_engine().dispose(close=False)
 
 
 @contextmanager

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEVELOPMENT_SECRET = "développement-uniquement-ne-pas-utiliser-en-production"
 
 
 class Settings(BaseSettings):
@@ -30,8 +32,47 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(120, ge=5)
     task_max_retries: int = Field(5, ge=0)
 
+    # Alerts to leads and partners (webhooks and e-mail). A failed delivery is retried after
+    # min(base × 2^n, max) seconds (n = retries so far), `alert_max_retries` times, then dead-lettered. The wait is
+    # also kept under half the broker's visibility timeout: a retry waiting in a worker is never redelivered.
+    alert_timeout_seconds: float = Field(5.0, gt=0)
+    alert_backoff_base_seconds: float = Field(5.0, gt=0)
+    alert_backoff_max_seconds: float = Field(60.0, gt=0)
+    alert_max_retries: int = Field(10, ge=0)
+    # E-mail alerts: an SMTP relay (no authentication: a relay of the internal network). None: e-mails fail and
+    # are retried, then dead-lettered, until it is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "alertes-urgence@example.org"
+
     db_pool_size: int = Field(10, ge=1)
     max_body_bytes: int = 64 * 1024
+
+    # Statistics: published figures hide counts below this; closed days younger than `stats_reroll_days` are
+    # recomputed by each rollup run (late data), older ones never again (past semesters are frozen).
+    stats_small_count_threshold: int = Field(5, ge=2)
+    stats_reroll_days: int = Field(3, ge=1)
+    stats_rollup_every_seconds: float = Field(3600.0, gt=0)
+    stats_rollup_max_days: int = Field(400, ge=1)
+    # Headless Chromium prints the dashboards to PDF (Debian package `chromium`).
+    chromium_binary: str = "chromium"
+    pdf_timeout_seconds: float = Field(60.0, gt=0)
+
+    # Access and privacy. In production the server refuses to start on the development secret.
+    environment: Literal["development", "production"] = "development"
+    # Keys the hashes of tokens and sessions (HMAC): a copy of the database alone opens nothing.
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    token_days: int = Field(365, ge=1)  # default lifetime of a new token
+    session_hours: float = Field(12.0, gt=0)  # a signed-in browser stays signed in this long
+    rate_limit_per_minute: int = Field(600, ge=1)  # per token or person, per API process
+    cors_origins: list[str] = Field(default_factory=list)  # none unless configured
+    retention_months: int = Field(24, ge=1)  # personal data erased this long after resolution
+    retention_every_seconds: float = Field(86400.0, gt=0)
+
+    def check_production(self) -> None:
+        """Refuse to run in production with a default secret."""
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            raise RuntimeError("URGENCE_SECRET_KEY doit être défini en production (refus de démarrer)")
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -7,12 +7,16 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
 from services.core.settings import Settings, get_settings
 
 SWEEP_OUTBOX = "urgence.sweep_outbox"
+ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
+SCAN_DEADLINES = "urgence.scan_deadlines"
+DELIVER_ALERT = "urgence.deliver_alert"  # = services.core.alerts.notify.DELIVER_ALERT (core names the outbox task)
+QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -22,6 +26,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             # A message a killed worker had taken comes back after this; our tasks take milliseconds.
             "visibility_timeout": settings.broker_visibility_timeout,
+            # Look for such messages every few seconds (kombu's default scans only every 10 × 10 s): a message
+            # taken by a killed worker is back about one visibility timeout later, not up to 100 s more.
+            "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout // 5)),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },
@@ -31,18 +39,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         "task_default_queue": QUEUE_ROUTING,
-        "task_queues": [Queue(QUEUE_ROUTING), Queue(QUEUE_NOTIFICATIONS), Queue(QUEUE_MAINTENANCE)],
-        "task_routes": {SWEEP_OUTBOX: {"queue": QUEUE_MAINTENANCE}},
+        # Each queue its own exchange and key: a shared default binding would copy every message to every queue.
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        "task_routes": {
+            SWEEP_OUTBOX: {"queue": QUEUE_MAINTENANCE},
+            ROLLUP_CLOSED_DAYS: {"queue": QUEUE_MAINTENANCE},
+            SCAN_DEADLINES: {"queue": QUEUE_MAINTENANCE},
+            DELIVER_ALERT: {"queue": QUEUE_NOTIFICATIONS},
+        },
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
         "timezone": "Europe/Paris",
         "enable_utc": True,
         "beat_schedule": {
+            # Statistics of closed days, recomputed whole (never incremented): a replay changes nothing.
+            "rollup-closed-days": {
+                "task": ROLLUP_CLOSED_DAYS,
+                "schedule": timedelta(seconds=settings.stats_rollup_every_seconds),
+                "options": {"expires": settings.stats_rollup_every_seconds},
+            },
             "sweep-outbox": {
                 "task": SWEEP_OUTBOX,
                 "schedule": timedelta(seconds=settings.outbox_sweep_seconds),
                 # A sweep that could not start in time is replaced by the next one, not queued behind it.
                 "options": {"expires": settings.outbox_sweep_seconds},
+            },
+            # Deadlines are columns; this finds the passed ones (never a broker ETA per situation).
+            "scan-deadlines": {
+                "task": SCAN_DEADLINES,
+                "schedule": timedelta(seconds=settings.deadline_scan_seconds),
+                "options": {"expires": settings.deadline_scan_seconds},
             },
         },
     }
@@ -60,7 +86,8 @@ celery_app = create_celery()
 
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_: Any) -> None:
-    """A forked pool process must not share its parent's database connections."""
-    from services.core.db import get_engine
+    """A forked pool process must not share its parent's database connections (also sent, without a fork,
+    by in-thread test workers: then nothing is dropped)."""
+    from services.core.db import forget_inherited_connections
 
-    get_engine().dispose(close=False)
+    forget_inherited_connections()

@@ -18,7 +18,22 @@ from services.core.models import Signal
 from services.workers.celery_app import celery_app
 from tests.support.waiting import wait_for
 
-TABLES = ("api_tokens", "signals", "idempotency_keys", "outbox", "dead_letters", "situations", "events", "weather_plan")
+TABLES = (
+    "users",
+    "web_sessions",
+    "audit_log",
+    "api_tokens",
+    "signals",
+    "idempotency_keys",
+    "outbox",
+    "dead_letters",
+    "situations",
+    "events",
+    "weather_plan",
+    "structures",
+    "deliveries",
+    "stats_daily",
+)
 
 
 @pytest.fixture(autouse=True)

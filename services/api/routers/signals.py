@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep, client_address, require_roles
 from services.core.access import Principal
-from services.core.access.policy import can_see_signal
+from services.core.access.audit import audit
+from services.core.access.policy import can_see_signal, may_read_personal_data
 from services.core.clock import utc_now
 from services.core.errors import FieldError, InvalidInput, NotFound
 from services.core.models import Signal, Situation
@@ -49,7 +50,7 @@ def submit_signal(
     accepted = accept_signal(
         session,
         payload,
-        submitted_by=principal.token_id,
+        submitted_by=principal.id,
         now=utc_now(),
         fiches=active_fiches(),
         territory_map=default_map(),
@@ -64,10 +65,22 @@ def submit_signal(
 
 @router.get("/{signal_id}")
 def read_signal(
-    signal_id: str, session: SessionDep, principal: Annotated[Principal, Depends(READERS)]
+    signal_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(READERS)]
 ) -> dict[str, Any]:
     signal = session.get(Signal, signal_id)
     situation = session.get(Situation, signal.situation_id) if signal and signal.situation_id else None
     if signal is None or not can_see_signal(principal, signal, situation):
         raise NotFound("signalement introuvable")
-    return signal_view(signal)
+    personal = may_read_personal_data(principal, situation, submitted_by=signal.submitted_by)
+    if personal:
+        audit(
+            session,
+            principal,
+            "signal.read",
+            now=utc_now(),
+            client=client_address(request),
+            signal_id=signal.id,
+            situation_id=signal.situation_id,
+        )
+        session.commit()
+    return signal_view(signal, personal=personal)

@@ -1,18 +1,27 @@
-"""Coordinators' queues and situations."""
+"""Coordinators' queues and situations, and the actions on a situation (thin: lock, authorize, call the state
+machine with `now`, commit, publish the alerts written)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from services.api.deps import SessionDep, require_roles
 from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_read_queue, can_see_situation
+from services.core.access.policy import can_act_on_situation, can_read_queue, can_see_situation
+from services.core.alerts.notify import take_publications
 from services.core.clock import utc_now
-from services.core.errors import NotFound
+from services.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import OPEN_STATUSES, Situation
+from services.core.procedures import active_fiches
+from services.core.situations import actions
+from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -20,11 +29,15 @@ from services.core.situations.views import (
     list_situations,
     situation_view,
 )
+from services.core.territory import default_map
+from services.core.weather import current_plan
+from services.workers.publisher import publish_after_commit
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
 ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
+DEADLOCK_DETECTED = "40P01"
 
 
 @router.get("/queues/{lead}")
@@ -43,6 +56,20 @@ def read_queue(
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 
 
+def _instant(name: str, value: str | None) -> datetime | None:
+    """An RFC 3339 query parameter. A `+` left unencoded in a query string arrives as a space: read it back as the
+    offset's sign instead of refusing `?opened_from=2026-01-14T00:00:00+01:00`."""
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value.strip().replace(" ", "+"))
+    except ValueError:
+        raise InvalidInput([FieldError(name, "datetime_parsing", "date RFC 3339 attendue")]) from None
+    if instant.tzinfo is None:
+        raise InvalidInput([FieldError(name, "timezone_aware", "doit porter un décalage horaire (ex. +01:00)")])
+    return instant
+
+
 def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Principal:
     if principal.role != "admin" and not principal.is_mus:
         raise HTTPException(403, "réservé à la Mission Urgence Sociale et aux administrateurs")
@@ -57,8 +84,8 @@ def search_situations(
     lead: str | None = None,
     status: Annotated[str | None, Query(pattern="^(new|acknowledged|in_progress|resolved|merged)$")] = None,
     primary_fiche: Annotated[str | None, Query(pattern="^FR[0-9]{2}$")] = None,
-    opened_from: datetime | None = None,
-    opened_to: datetime | None = None,
+    opened_from: Annotated[str | None, Query(description="RFC 3339, avec décalage horaire")] = None,
+    opened_to: Annotated[str | None, Query(description="RFC 3339, avec décalage horaire (exclu)")] = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -67,8 +94,8 @@ def search_situations(
         statuses=(status,) if status else ALL_STATUSES,
         sector=sector,
         primary_fiche=primary_fiche,
-        opened_from=opened_from,
-        opened_to=opened_to,
+        opened_from=_instant("opened_from", opened_from),
+        opened_to=_instant("opened_to", opened_to),
     )
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 
@@ -81,3 +108,168 @@ def read_situation(
     if situation is None or not can_see_situation(principal, situation):
         raise NotFound("situation introuvable")
     return situation_view(session, situation, utc_now())
+
+
+# --- Actions -------------------------------------------------------------------------------------------------
+
+
+def _checked(principal: Principal, situation: Situation | None) -> Situation:
+    if situation is None or not can_see_situation(principal, situation):
+        raise NotFound("situation introuvable")
+    if not can_act_on_situation(principal, situation):
+        raise Forbidden("vous pouvez consulter cette situation mais pas agir dessus (pilote ou MUS seulement)")
+    return situation
+
+
+@contextmanager
+def _deadlock_is_a_conflict() -> Iterator[None]:
+    """Two transactions locking the same situations in opposite orders (a merge and a routing join): PostgreSQL
+    aborts one; its client is told to try again rather than shown a 500."""
+    try:
+        yield
+    except OperationalError as err:
+        if getattr(err.orig, "sqlstate", None) == DEADLOCK_DETECTED:
+            raise Conflict("la situation était modifiée en même temps par une autre opération : réessayez") from err
+        raise
+
+
+def _act(
+    session: Session,
+    background: BackgroundTasks,
+    principal: Principal,
+    situation_id: str,
+    change: Callable[[Situation], None],
+) -> dict[str, Any]:
+    """Lock, authorize, change, commit; then publish the alerts the change wrote, and answer the situation."""
+    with _deadlock_is_a_conflict():
+        situation = _checked(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
+        change(situation)
+        return _commit(session, background, situation)
+
+
+def _commit(session: Session, background: BackgroundTasks, situation: Situation) -> dict[str, Any]:
+    messages = take_publications(session)
+    session.commit()
+    # After the commit, never before: a message must not reach a worker ahead of its rows.
+    background.add_task(publish_after_commit, messages)
+    return situation_view(session, situation, utc_now())
+
+
+Actor = Annotated[Principal, Depends(COORDINATION)]
+
+
+@router.post("/situations/{situation_id}/acknowledge")
+def acknowledge(
+    situation_id: str, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.acknowledge(session, s, actor=principal.actor, now=utc_now()),
+    )
+
+
+@router.post("/situations/{situation_id}/contacts")
+def log_contact(
+    situation_id: str, body: ContactIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.log_contact(
+            session, s, result=body.result, at=body.at, note=body.note, actor=principal.actor, now=utc_now()
+        ),
+    )
+
+
+@router.post("/situations/{situation_id}/resolve")
+def resolve(
+    situation_id: str, body: ResolveIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.resolve(
+            session, s, outcome=body.outcome, note=body.note, actor=principal.actor, now=utc_now()
+        ),
+    )
+
+
+@router.post("/situations/{situation_id}/reopen")
+def reopen(
+    situation_id: str, body: ReasonIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.reopen(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
+    )
+
+
+@router.post("/situations/{situation_id}/escalate")
+def escalate(
+    situation_id: str, body: ReasonIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
+    )
+
+
+@router.post("/situations/{situation_id}/requalify")
+def requalify(
+    situation_id: str, body: RequalifyIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    return _act(
+        session,
+        background,
+        principal,
+        situation_id,
+        lambda s: actions.requalify(
+            session,
+            s,
+            add_flags=body.add_flags,
+            remove_flags=body.remove_flags,
+            actor=principal.actor,
+            now=utc_now(),
+            fiches=active_fiches(),
+            territory_map=default_map(),
+            weather=current_plan(session),
+        ),
+    )
+
+
+@router.post("/situations/{situation_id}/merge")
+def merge(
+    situation_id: str, body: MergeIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+) -> dict[str, Any]:
+    with _deadlock_is_a_conflict():
+        # Both rows locked at once, in id order: two opposite merges cannot deadlock.
+        locked = actions.lock_situations(session, [situation_id, body.into])
+        source = _checked(principal, locked.get(situation_id))
+        target = locked.get(body.into)
+        if target is None or not can_see_situation(principal, target):
+            raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])
+        if not can_act_on_situation(principal, target):
+            raise Forbidden("vous ne pouvez pas agir sur la situation cible (pilote ou MUS seulement)")
+        actions.merge(
+            session,
+            source,
+            target,
+            actor=principal.actor,
+            now=utc_now(),
+            fiches=active_fiches(),
+            territory_map=default_map(),
+        )
+        return _commit(session, background, source)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from services.core.access.principal import LEAD_MUS, Principal
+from collections.abc import Mapping
+
+from services.core.access.principal import Principal
 from services.core.models import Signal, Situation
 
 
@@ -23,9 +25,50 @@ def can_act_on_situation(principal: Principal, situation: Situation) -> bool:
 
 
 def can_see_signal(principal: Principal, signal: Signal, situation: Situation | None) -> bool:
-    if principal.role == "admin" or signal.submitted_by == principal.token_id:
+    if principal.role == "admin" or signal.submitted_by == principal.id:
         return True
     return situation is not None and principal.role == "coordinator" and can_see_situation(principal, situation)
 
 
-__all__ = ["LEAD_MUS", "can_act_on_situation", "can_read_queue", "can_see_signal", "can_see_situation"]
+def statistics_sectors(principal: Principal, zones: Mapping[str, str]) -> frozenset[str] | None:
+    """The sectors whose statistics the caller may read: None for any sector and all Paris (analysts, admins,
+    the MUS), else the sectors of its `eps:<sector>` and `cavs:<zone>` leads (`zones`: sector → CAVS zone),
+    which it may only read one at a time (`?sector=`)."""
+    if principal.role in ("analyst", "admin") or principal.is_mus:
+        return None
+    if principal.role != "coordinator":
+        return frozenset()
+    sectors: set[str] = set()
+    for lead in principal.leads:
+        kind, _, where = lead.partition(":")
+        if kind == "eps":
+            sectors.add(where)
+        elif kind == "cavs":
+            sectors.update(sector for sector, zone in zones.items() if zone == where)
+    return frozenset(sectors)
+
+
+def can_read_statistics(principal: Principal, sector: str | None, zones: Mapping[str, str]) -> bool:
+    """All Paris (`sector` None) or one sector, by the rule of `statistics_sectors`."""
+    allowed = statistics_sectors(principal, zones)
+    if allowed is None:
+        return True
+    return sector is not None and sector in allowed
+
+
+def statistics_variants(principal: Principal) -> tuple[str, ...]:
+    """The variants of the figures the caller may read, its default first. Exact counts (`internal`) are for the
+    MUS and admins, who may see every situation anyway; everyone else (analysts, sector coordinators, who do not
+    see all the situations of a sector: the MUS leads some of them) gets small counts hidden (`published`)."""
+    if principal.role == "admin" or principal.is_mus:
+        return ("internal", "published")
+    return ("published",)
+
+
+def may_read_personal_data(principal: Principal, situation: Situation | None, *, submitted_by: str | None) -> bool:
+    """Free text and precise places: the reporter, the leads concerned and the MUS; never admins or analysts."""
+    if principal.id == submitted_by and principal.role in ("outreach", "coordinator"):
+        return True
+    if principal.role != "coordinator" or situation is None:
+        return False
+    return principal.is_mus or situation.lead in principal.leads

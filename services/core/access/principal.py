@@ -1,8 +1,9 @@
-"""The caller, as every authorization decision sees it."""
+"""The caller, as every authorization decision sees it: a token or a signed-in person."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from services.core.territory import SECTORS, default_map
 
@@ -22,9 +23,21 @@ def validate_lead(lead: str) -> str | None:
     return f"pilote inconnu : {lead!r} (attendu eps:<secteur>, cavs:<zone> ou mus)"
 
 
+def validate_grant(role: str, leads: list[str]) -> str | None:
+    """None when a role and its leads go together (tokens and people alike), else why not."""
+    if role not in ROLES:
+        return f"rôle inconnu : {role!r} (attendu : {', '.join(ROLES)})"
+    if role == "coordinator" and not leads:
+        return "un coordinateur a au moins un pilote (eps:paris-13, cavs:sud, mus)"
+    if role != "coordinator" and leads:
+        return "seuls les coordinateurs ont des pilotes"
+    return next((problem for lead in leads if (problem := validate_lead(lead))), None)
+
+
 @dataclass(frozen=True)
 class Principal:
-    token_id: str
+    id: str  # the token's or the person's id
+    kind: Literal["token", "user"]
     role: str
     leads: frozenset[str]
     name: str | None = None
@@ -32,8 +45,20 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the caller appears in timelines and the audit."""
-        return f"{self.role}:{self.name or self.token_id[:8]}"
+        return f"{self.role}:{self.name or self.id[:8]}"
 
     @property
     def is_mus(self) -> bool:
         return self.role == "coordinator" and LEAD_MUS in self.leads
+
+    def sectors(self) -> frozenset[str]:
+        """The sectors this caller coordinates (through `eps:<sector>` or `cavs:<zone>`)."""
+        zones = default_map().zones
+        result = set()
+        for lead in self.leads:
+            kind, _, where = lead.partition(":")
+            if kind == "eps":
+                result.add(where)
+            elif kind == "cavs":
+                result.update(sector for sector, zone in zones.items() if zone == where)
+        return frozenset(result)

@@ -1,18 +1,26 @@
 """All tables, imported here so that `SQLModel.metadata` (and Alembic) sees every one."""
 
-from services.core.models.access import ApiToken
+from services.core.models.access import ApiToken, AuditEntry, User, WebSession
+from services.core.models.alerts import Delivery, Structure
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
 from services.core.models.situations import OPEN_STATUSES, Event, Situation, WeatherPlanState
+from services.core.models.stats import DailyRollup
 
 __all__ = [
     "OPEN_STATUSES",
     "ApiToken",
+    "AuditEntry",
+    "DailyRollup",
     "DeadLetter",
+    "Delivery",
     "Event",
     "IdempotencyKey",
     "OutboxMessage",
     "Signal",
     "Situation",
+    "Structure",
+    "User",
     "WeatherPlanState",
+    "WebSession",
 ]

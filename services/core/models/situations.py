@@ -11,6 +11,12 @@ from sqlmodel import Field, SQLModel
 from services.core.models._types import id_field, instant, json_field, required_instant, text_list
 
 OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
+_OPEN_SQL = "status IN ('new', 'acknowledged', 'in_progress')"
+# Predicates of the deadline scan's partial indexes; the scan's queries use these very texts so that the
+# planner can prove they imply the index predicate (a bound parameter would defeat the partial index).
+ACK_PENDING = f"{_OPEN_SQL} AND acknowledged_at IS NULL AND NOT ('ack_overdue' = ANY (escalation_reasons))"
+CONTACT_PENDING = f"{_OPEN_SQL} AND first_contact_at IS NULL AND contact_overdue_at IS NULL"
+RESOLVE_PENDING = f"{_OPEN_SQL} AND NOT ('resolve_overdue' = ANY (escalation_reasons))"
 
 
 class Situation(SQLModel, table=True):
@@ -32,6 +38,30 @@ class Situation(SQLModel, table=True):
             postgresql_where=text("status IN ('new', 'acknowledged', 'in_progress')"),
         ),
         Index("ix_situations_opened_at", "opened_at"),
+        # The MUS queue: its own situations (the lead index) and every escalated open one (this one).
+        Index(
+            "ix_situations_escalated_open",
+            "next_deadline",
+            "id",
+            postgresql_where=text(f"{_OPEN_SQL} AND escalation_level > 0"),
+        ),
+        # The deadline scan: one partial index per deadline, holding only the rows still to look at (a row
+        # leaves the index once its deadline is met or its overdue escalation/record is written).
+        Index(
+            "ix_situations_ack_pending",
+            "ack_due",
+            postgresql_where=text(ACK_PENDING),
+        ),
+        Index(
+            "ix_situations_contact_pending",
+            "contact_due",
+            postgresql_where=text(CONTACT_PENDING),
+        ),
+        Index(
+            "ix_situations_resolve_pending",
+            "resolve_due",
+            postgresql_where=text(RESOLVE_PENDING),
+        ),
     )
 
     id: str = id_field()
@@ -53,6 +83,8 @@ class Situation(SQLModel, table=True):
     next_deadline: datetime | None = instant()
     acknowledged_at: datetime | None = instant()
     first_contact_at: datetime | None = instant()
+    # When the scan found the contact deadline passed with no contact logged (statistics; no escalation).
+    contact_overdue_at: datetime | None = instant()
     resolved_at: datetime | None = instant()
     outcome: str | None = Field(default=None, max_length=30)
     escalation_level: int = 0

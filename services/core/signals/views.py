@@ -29,8 +29,22 @@ def routing_view(signal: Signal) -> dict[str, Any] | None:
     }
 
 
-def signal_view(signal: Signal) -> dict[str, Any]:
-    return {
+def personal_fields(signal: Signal) -> dict[str, Any]:
+    """What only the leads concerned, the MUS and the reporter may read (and every read is audited)."""
+    location: dict[str, Any] = {}
+    if signal.lat is not None:
+        location.update(lat=signal.lat, lon=signal.lon)
+    if signal.postcode is not None:
+        location["postcode"] = signal.postcode
+    if signal.address is not None:
+        location["address"] = signal.address
+    if signal.given_arrondissement is not None:
+        location["arrondissement"] = signal.given_arrondissement
+    return {"location": location, "place": signal.place, "description": signal.description}
+
+
+def signal_view(signal: Signal, *, personal: bool) -> dict[str, Any]:
+    view = {
         "id": signal.id,
         "status": signal.status,
         "received_at": rfc3339(signal.received_at),
@@ -44,3 +58,6 @@ def signal_view(signal: Signal) -> dict[str, Any]:
         "routing": routing_view(signal),
         "routing_error": signal.routing_error,
     }
+    if personal:
+        view.update(personal_fields(signal))
+    return view

@@ -9,13 +9,14 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from services.core.alerts.notify import lead_and_partners, notify
 from services.core.facts import combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
 from services.core.models import OPEN_STATUSES, Signal, Situation
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
 from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, tighten
-from services.core.situations.timeline import SYSTEM_ACTOR, record
+from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import Territory
 
 # One routing at a time per sector decides joins, so two reports of one family routed at once by two workers
@@ -88,7 +89,7 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
         last_lat=signal.lat,
         last_lon=signal.lon,
     )
-    record(
+    event = record(
         session,
         situation,
         type="opened",
@@ -99,8 +100,10 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
             "primary_fiche": decision.primary_fiche,
             "lead": decision.lead,
             "fiches": [f"{f.code}@{f.version}" for f in decision.fiches],
+            "deadlines": deadlines_data(situation),
         },
     )
+    notify(session, situation, event, lead_and_partners(situation), now=now)
     return situation
 
 
@@ -135,13 +138,20 @@ def _join(
         situation.last_observed_at = signal.observed_at
         if signal.lat is not None:
             situation.last_lat, situation.last_lon = signal.lat, signal.lon
-    record(session, situation, type="signal_joined", actor=SYSTEM_ACTOR, now=now, data={"signal_id": signal.id})
+    record(
+        session,
+        situation,
+        type="signal_joined",
+        actor=SYSTEM_ACTOR,
+        now=now,
+        data={"signal_id": signal.id, "deadlines": deadlines_data(situation)},
+    )
     if combined.primary_fiche != situation.primary_fiche:
         previous_fiche, previous_lead = situation.primary_fiche, situation.lead
         situation.primary_fiche = combined.primary_fiche
         assert combined.lead is not None
         situation.lead = combined.lead
-        record(
+        requalified = record(
             session,
             situation,
             type="requalified",
@@ -154,6 +164,15 @@ def _join(
                 "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
             },
         )
+        if situation.lead != previous_lead:
+            notify(
+                session,
+                situation,
+                requalified,
+                [(situation.lead, "lead")],
+                now=now,
+                details={"previous_lead": previous_lead, "previous_primary_fiche": previous_fiche},
+            )
     if situation.signal_count >= REPEATED_SIGNALS_THRESHOLD:
         escalate(session, situation, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
     return situation

@@ -7,14 +7,25 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.core.models import Event, Situation
+from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.timefmt import rfc3339
 
 SYSTEM_ACTOR = "system"
 
 
+def deadlines_data(situation: Situation) -> dict[str, str | None]:
+    """The deadlines as events record them whenever they are set or change: statistics read "met or not" from
+    the timeline even after a later change (requalification, reopening)."""
+    return {
+        "ack": rfc3339(situation.ack_due),
+        "contact": rfc3339(situation.contact_due),
+        "resolve": rfc3339(situation.resolve_due),
+    }
+
+
 def next_deadline(situation: Situation) -> datetime | None:
     """The soonest deadline not yet met: what queues sort by."""
-    if situation.status not in ("new", "acknowledged", "in_progress"):
+    if situation.status not in OPEN_STATUSES:
         return None
     pending = [situation.resolve_due]
     if situation.acknowledged_at is None:

@@ -62,7 +62,11 @@ def situation_view(session: Session, situation: Situation, now: datetime) -> dic
         "outcome": situation.outcome,
         "opened_at": rfc3339(situation.opened_at),
         "updated_at": rfc3339(situation.updated_at),
+        "acknowledged_at": rfc3339(situation.acknowledged_at),
+        "first_contact_at": rfc3339(situation.first_contact_at),
+        "resolved_at": rfc3339(situation.resolved_at),
         "merged_into": situation.merged_into,
+        "signal_count": situation.signal_count,
         "signal_ids": list(signal_ids),
         "events": [{"type": e.type, "at": rfc3339(e.at), "actor": e.actor, "data": e.data} for e in events],
     }

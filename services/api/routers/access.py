@@ -1,0 +1,126 @@
+"""Administration of access: tokens, people, and the audit trail (admins only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from services.api.deps import SessionDep, require_roles
+from services.core.access import Principal
+from services.core.access.audit import MAX_PAGE, read_audit
+from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
+from services.core.access.users import UserError, create_user, list_users
+from services.core.clock import utc_now
+from services.core.errors import FieldError, InvalidInput
+from services.core.models import ApiToken, User
+from services.core.timefmt import rfc3339
+
+router = APIRouter(prefix="/v1", tags=["accès"])
+ADMIN = require_roles("admin")
+AdminDep = Annotated[Principal, Depends(ADMIN)]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str
+    leads: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
+    name: Annotated[str, Field(max_length=200)] | None = None
+    expires_at: datetime | None = None
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")]
+    password: SecretStr
+    role: str
+    leads: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
+
+
+def token_view(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "role": token.role,
+        "leads": token.leads,
+        "created_at": rfc3339(token.created_at),
+        "expires_at": rfc3339(token.expires_at),
+        "revoked_at": rfc3339(token.revoked_at),
+    }
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "leads": user.leads,
+        "created_at": rfc3339(user.created_at),
+        "disabled_at": rfc3339(user.disabled_at),
+    }
+
+
+@router.get("/tokens")
+def get_tokens(session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    return {"items": [token_view(token) for token in list_tokens(session)]}
+
+
+@router.post("/tokens", status_code=201)
+def post_token(body: TokenIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    try:
+        secret = create_token(session, role=body.role, leads=body.leads, name=body.name, expires_at=body.expires_at)
+    except TokenError as err:
+        raise InvalidInput([FieldError("role", "grant", str(err))]) from err
+    session.commit()
+    return {"token": secret}
+
+
+@router.delete("/tokens/{token_id}")
+def delete_token(token_id: str, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    token = revoke_token(session, token_id, utc_now())
+    session.commit()
+    return token_view(token)
+
+
+@router.get("/users")
+def get_users(session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    return {"items": [user_view(user) for user in list_users(session)]}
+
+
+@router.post("/users", status_code=201)
+def post_user(body: UserIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+    try:
+        user = create_user(
+            session,
+            username=body.username,
+            password=body.password.get_secret_value(),
+            role=body.role,
+            leads=body.leads,
+            now=utc_now(),
+        )
+    except UserError as err:
+        raise InvalidInput([FieldError("user", "grant", str(err))]) from err
+    session.commit()
+    return user_view(user)
+
+
+@router.get("/audit")
+def get_audit(
+    session: SessionDep,
+    _: AdminDep,
+    situation_id: str | None = None,
+    signal_id: str | None = None,
+    principal_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> dict[str, Any]:
+    return read_audit(
+        session,
+        situation_id=situation_id,
+        signal_id=signal_id,
+        principal_id=principal_id,
+        after_id=int(cursor or 0),
+        limit=limit,
+    )

@@ -1,0 +1,145 @@
+"""Alerts for the events that concern a structure, written as outbox rows in the event's own transaction.
+
+Who is alerted: a new situation → its lead and partners; requalified → the new lead; escalated → the MUS;
+resolved → the lead and partners. One delivery per (event, structure, channel), unique, so that a replay cannot
+double it. An alert carries what its receiver needs to act and no more: ids, fiche code and label, sector, lead,
+deadlines, a link. Never a description, a place, coordinates or a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, col, select
+
+from services.core.alerts.directory import partner_code
+from services.core.models import Delivery, Event, OutboxMessage, Situation, Structure
+from services.core.outbox import QUEUE_NOTIFICATIONS, enqueue
+from services.core.procedures import active_fiches
+from services.core.routing import DEADLINE_KINDS
+from services.core.timefmt import rfc3339
+
+DELIVER_ALERT = "urgence.deliver_alert"
+CHANNELS: tuple[str, ...] = ("webhook", "email")
+# Messages written in a session, for the route or task to publish right after its commit.
+_AFTER_COMMIT = "urgence.publish_after_commit"
+
+
+def remember_for_publication(session: Session, message: OutboxMessage) -> None:
+    session.info.setdefault(_AFTER_COMMIT, []).append(message)
+
+
+def take_publications(session: Session) -> list[OutboxMessage]:
+    """What to publish once the session's transaction is committed (the sweep covers a failed publish)."""
+    messages: list[OutboxMessage] = session.info.pop(_AFTER_COMMIT, [])
+    return messages
+
+
+def fiche_label(code: str) -> str:
+    try:
+        return active_fiches().label(code)
+    except KeyError:
+        return code
+
+
+def situation_summary(situation: Situation) -> dict[str, Any]:
+    """The situation as an alert shows it: no personal data."""
+    return {
+        "id": situation.id,
+        "status": situation.status,
+        "primary_fiche": situation.primary_fiche,
+        "fiche_label": fiche_label(situation.primary_fiche),
+        "sector": situation.sector,
+        "lead": situation.lead,
+        "deadlines": {kind: rfc3339(getattr(situation, f"{kind}_due")) for kind in DEADLINE_KINDS},
+        "escalation_level": situation.escalation_level,
+    }
+
+
+def alert_payload(
+    situation: Situation, event: Event, *, recipient: str, role: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": f"situation.{event.type}",
+        "event_id": event.id,
+        "at": rfc3339(event.at),
+        "recipient": recipient,
+        "role": role,  # lead, partner or mus: why this structure receives it
+        "situation": situation_summary(situation),
+        "details": details or {},
+        "link": f"/v1/situations/{situation.id}",
+    }
+
+
+def lead_and_partners(situation: Situation) -> list[tuple[str, str]]:
+    partners = [partner_code(p, situation.sector) for p in situation.decision.get("partners", [])]
+    return [(situation.lead, "lead"), *((code, "partner") for code in partners)]
+
+
+def notify(
+    session: Session,
+    situation: Situation,
+    event: Event,
+    recipients: Iterable[tuple[str, str]],
+    *,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> list[Delivery]:
+    """Write a delivery and its outbox row for each channel of each active recipient structure."""
+    wanted = dict(recipients)  # code → role; one alert per structure even if named twice
+    if not wanted:
+        return []
+    session.flush()  # the event's id is the deliveries' key
+    assert event.id is not None
+    structures = session.exec(
+        select(Structure).where(col(Structure.code).in_(list(wanted)), col(Structure.active).is_(True))
+    ).all()
+    written: list[Delivery] = []
+    for structure in sorted(structures, key=lambda s: s.code):
+        payload = alert_payload(
+            situation, event, recipient=structure.code, role=wanted[structure.code], details=details
+        )
+        channels = [
+            channel
+            for channel, usable in (
+                ("webhook", structure.webhook_url is not None and structure.webhook_secret is not None),
+                ("email", structure.email is not None),
+            )
+            if usable
+        ]
+        for channel in channels:
+            delivery = Delivery(
+                event_id=event.id,
+                situation_id=situation.id,
+                structure_code=structure.code,
+                channel=channel,
+                kind=event.type,
+                payload=payload,
+                created_at=now,
+            )
+            inserted = session.execute(
+                insert(Delivery)
+                .values(**delivery.model_dump(exclude={"outbox_id"}))
+                .on_conflict_do_nothing(constraint="uq_deliveries_event_structure_channel")
+                .returning(col(Delivery.id))
+            ).scalar_one_or_none()
+            if inserted is None:
+                continue  # already written for this event: a replay
+            message = enqueue(
+                session,
+                task=DELIVER_ALERT,
+                queue=QUEUE_NOTIFICATIONS,
+                payload={"delivery_id": delivery.id},
+                now=now,
+                publish_now=True,
+            )
+            session.flush()
+            session.execute(update(Delivery).where(col(Delivery.id) == delivery.id).values(outbox_id=message.id))
+            delivery.outbox_id = message.id
+            remember_for_publication(session, message)
+            written.append(delivery)
+    return written

@@ -1,0 +1,200 @@
+"""What happened on each Paris day, per sector, straight from the tables: the one computation behind both the
+rollups of closed days and the live part (today, or days not rolled up yet), so the two always agree.
+
+Each figure is counted on the day its event happened, which is what lets closed days be frozen:
+- signals by reception; situations by the reception of the signal that opened them (their opening event);
+- resolutions, outcomes and `time_to_resolve` on the day of the resolution in force;
+- `time_to_ack` on the day the situation was first taken in hand (acknowledged, contacted or resolved,
+  whichever came first), `time_to_contact` on the day of the first contact; durations are measured from the
+  reception of the opening signal, like the deadlines;
+- escalations on the day of their event;
+- deadlines on the day they fall due (and only once due): met when the step was done at or before it.
+  Situations merged into another are left out of deadlines (their handling goes on in the other one).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from services.core.models.stats import NO_SECTOR
+from services.core.stats.histograms import add, bin_of
+
+DURATION_KINDS: tuple[str, ...] = ("ack", "contact", "resolve")
+PARIS_DAY = "(({col}) AT TIME ZONE 'Europe/Paris')::date"
+
+# The reception of the signal that opened each situation (its first event is always `opened`).
+_OPENING_RECEPTION = """
+    coalesce((SELECT sg.received_at FROM events e JOIN signals sg ON sg.id = e.data->>'signal_id'
+              WHERE e.situation_id = s.id AND e.type = 'opened' ORDER BY e.id LIMIT 1), s.opened_at)
+"""
+# When a situation was first taken in hand, whatever the first step was.
+TAKEN_AT = "LEAST(s.acknowledged_at, s.first_contact_at, s.resolved_at)"
+
+
+@dataclass
+class Tally:
+    """Flat counters ("signals_received", "source:maraude", "fiche:FR01", "due:ack", "met:ack", …) and
+    duration histograms ({"ack": {bin: count}}): everything here adds up across days."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    durations: dict[str, dict[int, int]] = field(default_factory=lambda: {kind: {} for kind in DURATION_KINDS})
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def add(self, other: Tally) -> None:
+        for key, n in other.counts.items():
+            self.count(key, n)
+        for kind, hist in other.durations.items():
+            add(self.durations.setdefault(kind, {}), hist)
+
+    def durations_json(self) -> dict[str, dict[str, int]]:
+        return {kind: {str(lower): n for lower, n in sorted(hist.items())} for kind, hist in self.durations.items()}
+
+    @classmethod
+    def from_json(cls, counts: dict[str, Any], durations: dict[str, Any]) -> Tally:
+        tally = cls(counts={key: int(n) for key, n in counts.items()})
+        for kind, hist in durations.items():
+            tally.durations[kind] = {int(lower): int(n) for lower, n in hist.items()}
+        return tally
+
+
+def total(tallies: Iterable[Tally]) -> Tally:
+    result = Tally()
+    for tally in tallies:
+        result.add(tally)
+    return result
+
+
+DayTallies = dict[tuple[date, str], Tally]
+
+
+def tally_days(session: Session, start: datetime, stop: datetime, now: datetime) -> DayTallies:
+    """(Paris day, sector) → Tally for what happened in [start, stop); deadlines only up to `now`."""
+    result: DayTallies = defaultdict(Tally)
+    if stop <= start:
+        return result
+    window = {"start": start, "stop": stop}
+
+    for day, sector, source, n in session.execute(
+        text(
+            f"SELECT {PARIS_DAY.format(col='received_at')}, coalesce(sector, :none), source, count(*)"
+            " FROM signals WHERE received_at >= :start AND received_at < :stop GROUP BY 1, 2, 3"
+        ),
+        {**window, "none": NO_SECTOR},
+    ):
+        tally = result[(day, sector)]
+        tally.count("signals_received", n)
+        tally.count(f"source:{source}", n)
+
+    # Routing follows reception by seconds: a day of margin on `opened_at` keeps the index useful.
+    for day, sector, fiche, n in session.execute(
+        text(
+            f"SELECT {PARIS_DAY.format(col='o.received_at')}, s.sector, s.primary_fiche, count(*)"
+            f" FROM situations s CROSS JOIN LATERAL (SELECT {_OPENING_RECEPTION} AS received_at) o"
+            " WHERE s.opened_at >= :start AND s.opened_at < CAST(:stop AS timestamptz) + interval '1 day'"
+            " AND o.received_at >= :start AND o.received_at < :stop GROUP BY 1, 2, 3"
+        ),
+        window,
+    ):
+        tally = result[(day, sector)]
+        tally.count("situations_opened", n)
+        tally.count(f"fiche:{fiche}", n)
+
+    for day, sector, outcome, minutes, n in session.execute(
+        text(
+            f"SELECT {PARIS_DAY.format(col='s.resolved_at')}, s.sector, coalesce(s.outcome, 'other'),"
+            f" floor(extract(epoch FROM s.resolved_at - {_OPENING_RECEPTION}) / 60)::int, count(*)"
+            " FROM situations s WHERE s.status = 'resolved' AND s.resolved_at >= :start AND s.resolved_at < :stop"
+            " GROUP BY 1, 2, 3, 4"
+        ),
+        window,
+    ):
+        tally = result[(day, sector)]
+        tally.count("situations_resolved", n)
+        tally.count(f"outcome:{outcome}", n)
+        tally.count("done:resolve", n)
+        _record_duration(tally, "resolve", minutes, n)
+
+    for kind, instant in (("ack", TAKEN_AT), ("contact", "s.first_contact_at")):
+        for day, sector, minutes, n in session.execute(
+            text(
+                f"SELECT {PARIS_DAY.format(col=instant)}, s.sector,"
+                f" floor(extract(epoch FROM {instant} - {_OPENING_RECEPTION}) / 60)::int, count(*)"
+                f" FROM situations s WHERE {instant} >= :start AND {instant} < :stop GROUP BY 1, 2, 3"
+            ),
+            window,
+        ):
+            tally = result[(day, sector)]
+            tally.count(f"done:{kind}", n)
+            _record_duration(tally, kind, minutes, n)
+
+    for day, sector, n in session.execute(
+        text(
+            f"SELECT {PARIS_DAY.format(col='e.at')}, s.sector, count(*)"
+            " FROM events e JOIN situations s ON s.id = e.situation_id"
+            " WHERE e.type = 'escalated' AND e.at >= :start AND e.at < :stop GROUP BY 1, 2"
+        ),
+        window,
+    ):
+        result[(day, sector)].count("escalations", n)
+
+    due_window = {"start": start, "stop": min(stop, now)}
+    steps = (("ack", "ack_due", TAKEN_AT), ("contact", "contact_due", "s.first_contact_at"))
+    for kind, due, done in (*steps, ("resolve", "resolve_due", "s.resolved_at")):
+        for day, sector, due_count, met in session.execute(
+            text(
+                f"SELECT {PARIS_DAY.format(col=f's.{due}')}, s.sector, count(*),"
+                f" count(*) FILTER (WHERE {done} <= s.{due})"
+                f" FROM situations s WHERE s.{due} >= :start AND s.{due} < :stop AND s.status <> 'merged'"
+                " GROUP BY 1, 2"
+            ),
+            due_window,
+        ):
+            tally = result[(day, sector)]
+            tally.count(f"due:{kind}", due_count)
+            tally.count(f"met:{kind}", met)
+    return result
+
+
+def _record_duration(tally: Tally, kind: str, minutes: int | None, n: int) -> None:
+    if minutes is None:
+        return
+    hist = tally.durations.setdefault(kind, {})
+    lower = bin_of(max(minutes, 0))
+    hist[lower] = hist.get(lower, 0) + n
+
+
+def open_at(session: Session, instant: datetime) -> dict[str, int]:
+    """Sector → situations open at `instant`: opened before it, neither resolved nor merged before it.
+    (A merged situation's last change is its merge.)"""
+    rows = session.execute(
+        text(
+            "SELECT sector, count(*) FROM situations"
+            " WHERE opened_at < :at"
+            " AND NOT (status = 'resolved' AND resolved_at < :at)"
+            " AND NOT (status = 'merged' AND updated_at < :at)"
+            " GROUP BY sector"
+        ),
+        {"at": instant},
+    )
+    return {sector: n for sector, n in rows}
+
+
+def open_now(session: Session) -> dict[str, int]:
+    """Sector → situations open now (the queues' partial index answers this)."""
+    rows = session.execute(
+        text(
+            "SELECT sector, count(*) FROM situations"
+            " WHERE status IN ('new', 'acknowledged', 'in_progress') GROUP BY sector"
+        )
+    )
+    return {sector: n for sector, n in rows}

@@ -1,0 +1,1 @@
+"""`urgence demo`: a realistic synthetic semester, driven through the real intake, routing and state machine."""
