@@ -2,8 +2,9 @@
 
     uv run python bench/bench_intake.py [--seconds 20] [--concurrency 32] [--rate 100]
 
-Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgence api`), a bare FastAPI endpoint doing one INSERT (the
-framework's limit, same server and engine settings), a worker and the scheduler; then measures
+Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgence api`), a bare FastAPI
+endpoint doing one INSERT (the framework's limit, same server and engine settings), the relay, a worker and
+the scheduler; then measures
 1. sustained accepted signals/s on POST /v1/signals and requests/s on the bare endpoint, closed loop;
 2. latency from reception to routed (p50, p99) at a steady open-loop rate, from the database's timestamps
    (`received_at` is taken as the request is handled, `routed_at` when the worker commits the decision).
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +72,9 @@ def closed_loop(url: str, headers: dict[str, str], seconds: float, connections: 
     header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), *header_args, url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     requests = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
     non_2xx = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
@@ -101,6 +106,19 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU of a process and all its children (Celery's pool)."""
+    try:
+        root = psutil.Process(process.pid)
+        total = 0.0
+        for member in [root, *root.children(recursive=True)]:
+            times = member.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 def answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code < 500
@@ -109,6 +127,8 @@ def answers(url: str) -> bool:
 
 
 def main() -> None:
+    # `timeout` or Ctrl-C: still run the `finally` below, which stops every process this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -121,21 +141,44 @@ def main() -> None:
     database_url = f"{SERVER}/{name}"
     workdir = ROOT / "bench" / "results"
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "URGENCE_DATABASE_URL": database_url, "URGENCE_BROKER_URL": BROKER,
-           "URGENCE_DATA_DIR": str(workdir)}
+    env = {
+        **os.environ,
+        "URGENCE_DATABASE_URL": database_url,
+        "URGENCE_BROKER_URL": BROKER,
+        "URGENCE_DATA_DIR": str(workdir),
+        # One client token sends everything here: lift the per-token rate limit (600 a minute by default).
+        "URGENCE_RATE_LIMIT_PER_MINUTE": "1000000000",
+    }
     cli = [sys.executable, "-m", "services.cli"]
     subprocess.run([*cli, "migrate"], env=env, check=True, cwd=ROOT)
-    token = subprocess.run(
-        [*cli, "token", "create", "--role", "outreach", "--name", "bench"],
-        env=env, check=True, cwd=ROOT, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    token = (
+        subprocess.run(
+            [*cli, "token", "create", "--role", "outreach", "--name", "bench"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     headers = {"Authorization": f"Bearer {token}"}
     api_port, bare_port = free_port(), free_port()
     processes = []
     try:
         processes.append(spawn([*cli, "api", "--port", str(api_port), "--no-migrate"], env, workdir / "api.log"))
-        bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory", "--port", str(bare_port),
-                "--log-level", "warning"]
+        bare = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:create_app",
+            "--factory",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+        ]
         processes.append(spawn(bare, env, workdir / "bare.log"))
         wait_for(lambda: answers(f"http://127.0.0.1:{api_port}/health"), timeout=30, what="l'API")
         wait_for(lambda: answers(f"http://127.0.0.1:{bare_port}/docs"), timeout=30, what="l'API nue")
@@ -150,8 +193,13 @@ def main() -> None:
         print(f"ratio:                    {api_rate / bare_rate:8.1%}")
 
         # Drain the backlog of the throughput run before measuring latency.
-        processes.append(spawn([*cli, "worker", "--concurrency", "2"], env, workdir / "worker.log"))
-        processes.append(spawn([*cli, "beat"], env, workdir / "beat.log"))
+        named = {
+            "api": processes[0],
+            "relay": spawn([*cli, "relay"], env, workdir / "relay.log"),
+            "worker": spawn([*cli, "worker", "--concurrency", "2"], env, workdir / "worker.log"),
+            "beat": spawn([*cli, "beat"], env, workdir / "beat.log"),
+        }
+        processes.extend(process for name, process in named.items() if name != "api")
         with psycopg.connect(database_url) as connection:
 
             def drained() -> bool:
@@ -161,18 +209,21 @@ def main() -> None:
 
             wait_for(drained, timeout=600, interval=1, what="le routage de l'arriéré")
 
-            # 2. Latency at a steady rate.
-            ids = asyncio.run(
-                open_loop(f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.rate)
-            )
+            # 2. Latency at a steady rate; CPU seconds each process spent on it (where the 2 cores go).
+            before = {name: cpu_seconds(process) for name, process in named.items()}
+            ids = asyncio.run(open_loop(f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.rate))
             wait_for(drained, timeout=120, interval=0.5, what="le routage")
             rows = connection.execute(
                 "SELECT extract(epoch FROM routed_at - received_at) * 1000 FROM signals WHERE id = ANY(%s)", [ids]
             ).fetchall()
+        spent = {name: cpu_seconds(process) - before[name] for name, process in named.items()}
+        print("CPU during the steady run: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items()))
         latencies = sorted(float(row[0]) for row in rows)
         quantiles = statistics.quantiles(latencies, n=100)
-        print(f"routing latency at {args.rate:.0f}/s over {len(latencies)} signals: "
-              f"p50 {quantiles[49]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {latencies[-1]:.1f} ms")
+        print(
+            f"routing latency at {args.rate:.0f}/s over {len(latencies)} signals: "
+            f"p50 {quantiles[49]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {latencies[-1]:.1f} ms"
+        )
     finally:
         for process in processes:
             kill_group(process, timeout=15)

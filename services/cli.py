@@ -70,6 +70,21 @@ def worker(
 
 
 @app.command()
+def relay() -> None:
+    """Relais de l'outbox : publie vers le broker ce que les transactions ont écrit (plusieurs possibles)."""
+    import logging
+    import signal as signals
+
+    from services.workers.relay import Relay
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    running = Relay()
+    for sig in (signals.SIGTERM, signals.SIGINT):
+        signals.signal(sig, lambda *_: running.stop())
+    running.run()
+
+
+@app.command()
 def beat() -> None:
     """Lance le planificateur (un seul par déploiement)."""
     from services.core.settings import get_settings
@@ -200,13 +215,14 @@ def demo(
 ) -> None:
     """Remplit la base avec un semestre synthétique réaliste (routage et suites par le vrai code)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import Engine
 
     from services.core.clock import utc_now
     from services.core.errors import InvalidInput
     from services.core.procedures import active_fiches
     from services.core.stats.semesters import Semester
     from services.core.territory import default_map
-    from services.demo.semester import run
+    from services.demo.semester import DemoError, run
     from services.launcher.embedded import database_session
 
     try:
@@ -214,23 +230,29 @@ def demo(
     except InvalidInput as err:
         typer.echo(err.detail, err=True)
         raise typer.Exit(2) from err
+    fiches, territory_map = active_fiches(), default_map()  # loaded once, before the workers start
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with database_session() as session, Progress(*columns) as progress:
+            engine = session.get_bind()
+            assert isinstance(engine, Engine)
             task = progress.add_task(f"Semestre {which.code}", total=signals)
             result = run(
-                session,
+                engine,
                 which,
                 count=signals,
                 seed=seed,
                 now=utc_now(),
-                fiches=active_fiches(),
-                territory_map=default_map(),
+                fiches=fiches,
+                territory_map=territory_map,
                 progress=lambda n: progress.advance(task, n),
             )
     except ValueError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from err
+    except DemoError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
     typer.echo(
         f"{result.signals} signalements, {result.situations} situations, {result.actions} actions, "
         f"{result.escalations} escalades ; {result.days_rolled} journées agrégées pour les statistiques"

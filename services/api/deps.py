@@ -7,7 +7,7 @@ so another site cannot act with the browser's cookie."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
 from typing import Annotated
 
@@ -88,7 +88,8 @@ def optional_principal(request: Request, session: SessionDep) -> Principal | Non
     return principal
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+# `async` where nothing blocks: FastAPI then runs the check in the event loop instead of a worker thread.
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
         raise HTTPException(401, "authentification requise (jeton Bearer ou connexion)")
     return principal
@@ -97,8 +98,8 @@ def current_principal(principal: Annotated[Principal | None, Depends(optional_pr
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
-    def check(principal: CurrentPrincipal) -> Principal:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise HTTPException(403, f"le rôle {principal.role} ne permet pas cette action")
         return principal

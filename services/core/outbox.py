@@ -1,9 +1,9 @@
 """The transactional outbox: work for the broker is written with the change that causes it (invariant 1).
 
-A row's life: written (with `published_at` set when the writer will publish it right after its commit) →
-published → done (the task that handled it says so, in its own transaction). The sweep publishes rows that
-were never published, and publishes again rows published long ago but never done (a message lost with a broker,
-or a crash between commit and publish): handlers are idempotent, so a second delivery changes nothing.
+A row's life: written → published (by the relay, `services/workers/relay.py`, woken by the commit) → done (the
+task that handled it says so, in its own transaction). Rows published long ago but never done are published
+again (a message lost with a broker, a crash between publish and mark): handlers are idempotent, so a second
+delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from services.core.models import DeadLetter, OutboxMessage
@@ -21,30 +21,21 @@ ROUTE_SIGNAL = "urgence.route_signal"
 QUEUE_ROUTING = "routing"
 QUEUE_NOTIFICATIONS = "notifications"
 QUEUE_MAINTENANCE = "maintenance"
+# Writers notify this channel in their transaction; PostgreSQL delivers it at commit, waking the relay.
+NOTIFY_CHANNEL = "outbox"
 
 
-def enqueue(
-    session: Session, *, task: str, queue: str, payload: dict[str, Any], now: datetime, publish_now: bool
-) -> OutboxMessage:
-    message = OutboxMessage(
-        task=task,
-        queue=queue,
-        payload=payload,
-        created_at=now,
-        published_at=now if publish_now else None,
-        publish_count=1 if publish_now else 0,
+def enqueue(session: Session, *, task: str, queue: str, payload: dict[str, Any], now: datetime) -> int:
+    """Write work for the broker in the caller's transaction and return its row id; the relay publishes it once
+    the transaction commits. One statement (insert and notify): this is on the intake's hot path."""
+    written = (
+        insert(OutboxMessage)
+        .values(task=task, queue=queue, payload=payload, created_at=now, publish_count=0)
+        .returning(col(OutboxMessage.id))
+        .cte("written")
     )
-    session.add(message)
-    return message
-
-
-def unpublish(session: Session, ids: list[int], error: str) -> None:
-    """The publish after commit failed (broker down): leave the rows to the sweep."""
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.done_at).is_(None))
-        .values(published_at=None, last_error=error[:2000])
-    )
+    notified = select(written.c.id, func.pg_notify(NOTIFY_CHANNEL, ""))
+    return int(session.execute(notified).one()[0])
 
 
 def claim_due(session: Session, now: datetime, *, redeliver_after: timedelta, limit: int) -> list[OutboxMessage]:
@@ -63,6 +54,16 @@ def claim_due(session: Session, now: datetime, *, redeliver_after: timedelta, li
         .with_for_update(skip_locked=True)
     )
     return list(session.exec(statement))
+
+
+def mark_published(session: Session, ids: list[int], now: datetime) -> None:
+    """One statement for a whole batch: the relay publishes hundreds of rows at a time under load."""
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(ids))
+            .values(published_at=now, publish_count=OutboxMessage.publish_count + 1)
+        )
 
 
 def mark_done(session: Session, outbox_id: int | None, now: datetime) -> None:

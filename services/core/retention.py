@@ -15,10 +15,18 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, text
 from sqlmodel import Session
 
+from services.core.models import Event
+
 # Event data keys that hold free text, and the event types whose `reason` is free text (a reopening is
 # explained in words; an escalation's reason is a code, its words are in `note`).
 FREE_TEXT_KEYS = ("note",)
 FREE_TEXT_REASON_EVENTS = ("reopened",)
+
+
+def without_free_text(event: Event) -> dict[str, Any]:
+    """An event's data as shown to those who may not read personal data (admins)."""
+    hidden = set(FREE_TEXT_KEYS) | ({"reason"} if event.type in FREE_TEXT_REASON_EVENTS else set())
+    return {key: value for key, value in event.data.items() if key not in hidden}
 
 
 def months_before(instant: datetime, months: int) -> datetime:

@@ -80,6 +80,7 @@ def child_specs(host: str, port: int) -> list[ChildSpec]:
     return [
         # Migrations are applied once by the supervisor, before any child starts.
         ChildSpec("api", [*cli, "api", "--host", host, "--port", str(port), "--no-migrate"]),
+        ChildSpec("relay", [*cli, "relay"], after_ready=True),
         ChildSpec("worker", [*cli, "worker"], after_ready=True),
         ChildSpec("beat", [*cli, "beat"], after_ready=True),
     ]
@@ -419,7 +420,7 @@ def _run_services_and_children(
             PYTHONUNBUFFERED="1",
         )
         url = _client_url(host, port)
-        say(f"Démarrage de l'API ({url}), d'un worker et du planificateur…")
+        say(f"Démarrage de l'API ({url}), du relais, d'un worker et du planificateur…")
 
         def on_ready() -> None:
             say(f"API prête en {_seconds(time.monotonic() - began)} : {url} (santé : {url}/health)")
@@ -432,7 +433,7 @@ def _run_services_and_children(
         code = supervisor.run()
         stop_began = supervisor.stop_began
         if code == 0:
-            say(f"Arrêt demandé ({stop_requests.signame}) : API, worker et planificateur arrêtés.")
+            say(f"Arrêt demandé ({stop_requests.signame}) : API, relais, worker et planificateur arrêtés.")
         return code
     finally:
         stopped = services.stop(lock_timeout=SERVICES_LOCK_WAIT_SECONDS)

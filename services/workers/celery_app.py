@@ -12,8 +12,8 @@ from kombu import Exchange, Queue
 from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
 from services.core.settings import Settings, get_settings
 
-SWEEP_OUTBOX = "urgence.sweep_outbox"
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
+ERASE_EXPIRED = "urgence.erase_expired_personal_data"
 SCAN_DEADLINES = "urgence.scan_deadlines"
 DELIVER_ALERT = "urgence.deliver_alert"  # = services.core.alerts.notify.DELIVER_ALERT (core names the outbox task)
 QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
@@ -42,8 +42,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Each queue its own exchange and key: a shared default binding would copy every message to every queue.
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
         "task_routes": {
-            SWEEP_OUTBOX: {"queue": QUEUE_MAINTENANCE},
             ROLLUP_CLOSED_DAYS: {"queue": QUEUE_MAINTENANCE},
+            ERASE_EXPIRED: {"queue": QUEUE_MAINTENANCE},
             SCAN_DEADLINES: {"queue": QUEUE_MAINTENANCE},
             DELIVER_ALERT: {"queue": QUEUE_NOTIFICATIONS},
         },
@@ -58,11 +58,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": timedelta(seconds=settings.stats_rollup_every_seconds),
                 "options": {"expires": settings.stats_rollup_every_seconds},
             },
-            "sweep-outbox": {
-                "task": SWEEP_OUTBOX,
-                "schedule": timedelta(seconds=settings.outbox_sweep_seconds),
-                # A sweep that could not start in time is replaced by the next one, not queued behind it.
-                "options": {"expires": settings.outbox_sweep_seconds},
+            # Personal data past its retention period is erased once a day (idempotent).
+            "erase-expired-personal-data": {
+                "task": ERASE_EXPIRED,
+                "schedule": timedelta(seconds=settings.retention_every_seconds),
+                "options": {"expires": settings.retention_every_seconds},
             },
             # Deadlines are columns; this finds the passed ones (never a broker ETA per situation).
             "scan-deadlines": {

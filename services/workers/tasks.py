@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from celery import Task
 from sqlmodel import Session
 
-from services.core.alerts.delivery import (
-    DeliveryError,
-    Transport,
-    attempt_delivery,
-    backoff_seconds,
-    give_up,
-    mark_failed,
-)
+from services.core.alerts.delivery import DeliveryError, Transport, attempt_delivery, backoff_seconds, give_up
 from services.core.alerts.notify import DELIVER_ALERT as CORE_DELIVER_ALERT
-from services.core.alerts.notify import take_publications
 from services.core.clock import utc_now
 from services.core.db import session_scope
-from services.core.models import OutboxMessage
-from services.core.outbox import ROUTE_SIGNAL, claim_due, dead_letter
+from services.core.outbox import ROUTE_SIGNAL
 from services.core.procedures import active_fiches
 from services.core.settings import Settings, get_settings
 from services.core.signals.dispatch import RoutingOutcome, flag_routing_failure, route_signal
 from services.core.situations.deadlines import DEFAULT_BATCH, scan_deadlines
 from services.core.territory import default_map
-from services.workers.celery_app import DELIVER_ALERT, ROLLUP_CLOSED_DAYS, SCAN_DEADLINES, SWEEP_OUTBOX, celery_app
-from services.workers.publisher import publish_after_commit, send
+from services.workers.celery_app import DELIVER_ALERT, ERASE_EXPIRED, ROLLUP_CLOSED_DAYS, SCAN_DEADLINES, celery_app
 from services.workers.runner import run_in_transaction
 
 log = logging.getLogger(__name__)
-SWEEP_BATCH = 500
 # Batches of the deadline scan per run: a backlog is worked through in one run, a bounded one.
 MAX_SCAN_BATCHES = 50
 assert DELIVER_ALERT == CORE_DELIVER_ALERT
@@ -43,8 +31,8 @@ assert DELIVER_ALERT == CORE_DELIVER_ALERT
 # short and fail the task without its dead letter).
 @celery_app.task(name=ROUTE_SIGNAL, bind=True, max_retries=None)
 def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
-    def work(session: Session) -> tuple[RoutingOutcome | None, list[OutboxMessage]]:
-        outcome = route_signal(
+    def work(session: Session) -> RoutingOutcome | None:
+        return route_signal(
             session,
             signal_id,
             now=utc_now(),
@@ -52,19 +40,14 @@ def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) 
             territory_map=default_map(),
             outbox_id=outbox_id,
         )
-        return outcome, take_publications(session)
 
-    done = run_in_transaction(
+    outcome = run_in_transaction(
         self,
         work,
         payload={"signal_id": signal_id},
         outbox_id=outbox_id,
         on_give_up=lambda session, error: flag_routing_failure(session, signal_id, error),
     )
-    if done is None:
-        return None
-    outcome, alerts = done
-    publish_after_commit(alerts)  # committed: the alerts the routing wrote (new situation, requalified…)
     return None if outcome is None else {"status": outcome.status, "situation_id": outcome.situation_id}
 
 
@@ -124,51 +107,13 @@ def scan_deadlines_task() -> dict[str, int]:
     for _ in range(MAX_SCAN_BATCHES):
         with session_scope() as session:
             result = scan_deadlines(session, now=utc_now(), limit=DEFAULT_BATCH)
-            alerts = take_publications(session)
             session.commit()
-        publish_after_commit(alerts)
         totals["ack_overdue"] += result.ack_overdue
         totals["resolve_overdue"] += result.resolve_overdue
         totals["contact_overdue"] += result.contact_overdue
         if not result.full:
             break
     return totals
-
-
-@celery_app.task(name=SWEEP_OUTBOX)
-def sweep_outbox() -> int:
-    """Publish what was never published, and again what was published long ago but never finished."""
-    settings = get_settings()
-    now = utc_now()
-    with session_scope() as session:
-        due = claim_due(
-            session,
-            now,
-            redeliver_after=timedelta(seconds=settings.outbox_redeliver_seconds),
-            limit=SWEEP_BATCH,
-        )
-        for message in due:
-            if message.publish_count >= settings.outbox_max_attempts:
-                error = f"toujours pas traité après {message.publish_count} publications"
-                dead_letter(
-                    session,
-                    task=message.task,
-                    payload=message.payload,
-                    error=error,
-                    now=now,
-                    outbox_id=message.id,
-                )
-                if message.task == ROUTE_SIGNAL:
-                    flag_routing_failure(session, message.payload["signal_id"], error)
-                elif message.task == DELIVER_ALERT:
-                    mark_failed(session, message.payload["delivery_id"], error)
-                continue
-            send(message)
-            message.published_at = now
-            message.publish_count += 1
-            session.add(message)
-        session.commit()
-        return len(due)
 
 
 @celery_app.task(name=ROLLUP_CLOSED_DAYS)
@@ -186,3 +131,16 @@ def rollup_closed_days() -> int:
             roll_day(session, day, now)
             session.commit()
     return len(days)
+
+
+@celery_app.task(name=ERASE_EXPIRED)
+def erase_expired_personal_data() -> dict[str, int]:
+    """Erase the personal data whose retention period has run out (a replay finds nothing more to erase)."""
+    from dataclasses import asdict
+
+    from services.core.retention import erase_expired
+
+    with session_scope() as session:
+        erased = erase_expired(session, now=utc_now(), months=get_settings().retention_months)
+        session.commit()
+    return asdict(erased)

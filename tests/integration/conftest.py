@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.core.access.tokens import create_token
 from services.core.db import get_engine, session_scope
 from services.core.models import Signal
 from services.workers.celery_app import celery_app
+from services.workers.relay import Relay
 from tests.support.waiting import wait_for
 
 TABLES = (
@@ -45,9 +47,16 @@ def empty_database(broker_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def worker() -> Iterator[None]:
-    """A real worker consuming the real broker, in a thread (not eager mode)."""
-    with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
-        yield
+    """The outbox relay and a real worker consuming the real broker, each in a thread (not eager mode)."""
+    relay = Relay()
+    relaying = threading.Thread(target=relay.run, name="relais", daemon=True)
+    relaying.start()
+    try:
+        with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
+            yield
+    finally:
+        relay.stop()
+        relaying.join(10)
 
 
 @pytest.fixture(scope="session")

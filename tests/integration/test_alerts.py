@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,10 @@ import redis
 from aiosmtpd.controller import Controller
 from celery import Celery
 from fastapi.testclient import TestClient
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, seed_directory
-from services.core.alerts.notify import DELIVER_ALERT, notify, take_publications
+from services.core.alerts.notify import DELIVER_ALERT, notify
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.models import DeadLetter, Delivery, Event, OutboxMessage, Structure
@@ -35,7 +34,6 @@ from services.core.settings import get_settings
 from services.core.situations.actions import escalate_by_hand, lock_situations
 from services.core.territory import SECTORS, default_map
 from services.workers.celery_app import celery_config
-from services.workers.tasks import sweep_outbox
 from tests.integration.conftest import TokenFactory
 from tests.integration.test_workflow_helpers import (
     FAST_ALERTS,
@@ -366,10 +364,19 @@ def test_a_replayed_event_cannot_double_its_alerts(
         situation = lock_situations(session, [situation_id])[situation_id]
         event = session.get(Event, first.event_id)
         assert event is not None
+        rows_before = len(session.exec(select(OutboxMessage)).all())
         again = notify(session, situation, event, [(EPS_13, "lead")], now=utc_now())
-        assert again == [] and take_publications(session) == []
+        assert again == [] and len(session.exec(select(OutboxMessage)).all()) == rows_before
         session.commit()
     assert [d.id for d in deliveries(situation_id=situation_id)] == [first.id]
+
+
+def _outbox_of_new_alerts(session: Session, before: int) -> list[OutboxMessage]:
+    return list(session.exec(select(OutboxMessage).where(col(OutboxMessage.id) > before)))
+
+
+def _last_outbox_id(session: Session) -> int:
+    return max((m.id or 0 for m in session.exec(select(OutboxMessage))), default=0)
 
 
 def test_an_alert_whose_message_was_lost_is_sent_by_the_sweep(
@@ -378,21 +385,21 @@ def test_an_alert_whose_message_was_lost_is_sent_by_the_sweep(
     situation_id = route_one(client, outreach, wait_routed, family())
     with running_receiver() as receiver:
         configure(client, admin, "mus", url=receiver.url())
-        # Committed, then the process dies before publishing (or the broker loses the message).
+        # Published long ago and never finished: the message was lost with the broker.
         with session_scope() as session:
+            before = _last_outbox_id(session)
             situation = lock_situations(session, [situation_id])[situation_id]
             escalate_by_hand(session, situation, reason="motif", actor="test", now=utc_now())
-            (message,) = take_publications(session)
+            (message,) = _outbox_of_new_alerts(session, before)
+            message.published_at, message.publish_count = utc_now() - timedelta(hours=1), 1
+            session.add(message)
             session.commit()
-        with session_scope() as session:
-            session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message.id).values(published_at=None))
-            session.commit()
-        assert deliveries(situation_id=situation_id, kind="escalated")[0].status == "pending"
-
-        sweep_outbox()
 
         (delivery,) = wait_for(lambda: delivered(kind="escalated"), what="la remise après balayage")
         assert delivery.status == "delivered" and len(receiver.received) == 1
+    with session_scope() as session:
+        republished = session.get(OutboxMessage, message.id)
+        assert republished is not None and republished.publish_count == 2 and republished.done_at is not None
 
 
 def _other_broker(url: str) -> str:
@@ -442,9 +449,13 @@ def test_a_worker_killed_mid_delivery_then_restarted_delivers_once(
         with running_receiver(hold_first=True) as receiver:
             configure(client, admin, "mus", url=receiver.url())
             with session_scope() as session:
+                before = _last_outbox_id(session)
                 situation = lock_situations(session, [situation_id])[situation_id]
                 escalate_by_hand(session, situation, reason="motif", actor="test", now=utc_now())
-                (message,) = take_publications(session)
+                (message,) = _outbox_of_new_alerts(session, before)
+                # This test publishes it itself, to the subprocess workers' broker: the relay leaves it alone.
+                message.published_at, message.publish_count = utc_now() + timedelta(hours=1), 1
+                session.add(message)
                 session.commit()
             publisher.send_task(
                 DELIVER_ALERT, kwargs={**message.payload, "outbox_id": message.id}, queue="notifications"

@@ -26,6 +26,7 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
     with running_stack(tmp_path, database_url) as running:
         running.start_redis()
         running.start_api()
+        running.start_relay()
         yield running
 
 

@@ -121,6 +121,9 @@ class Stack:
         cli = [sys.executable, "-m", "services.cli"]
         return self._spawn("worker", [*cli, "worker", "--concurrency", "1"])
 
+    def start_relay(self) -> None:
+        self._spawn("relay", [sys.executable, "-m", "services.cli", "relay"])
+
     def start_beat(self) -> None:
         self._spawn("beat", [sys.executable, "-m", "services.cli", "beat"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
@@ -19,7 +19,7 @@ from services.core.signals.intake import accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import signal_view
 from services.core.territory import default_map
-from services.workers.publisher import publish_after_commit
+from services.core.weather import RecentPlan
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])
 IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
@@ -34,13 +34,13 @@ def _checked_key(value: str | None) -> str | None:
 
 
 READERS = require_roles("outreach", "coordinator", "admin")
+RECENT_PLAN = RecentPlan()
 
 
 @router.post("", status_code=202, response_model=SignalAccepted)
 def submit_signal(
     payload: SignalIn,
     session: SessionDep,
-    background: BackgroundTasks,
     principal: Annotated[Principal, Depends(READERS)],
     idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_KEY_RULE)] = None,
 ) -> JSONResponse:
@@ -54,12 +54,11 @@ def submit_signal(
         now=utc_now(),
         fiches=active_fiches(),
         territory_map=default_map(),
+        weather=RECENT_PLAN.get(session),
         idempotency_key=key,
         fingerprint=fingerprint,
     )
-    session.commit()
-    # After the commit, never before: a message must not reach a worker ahead of its row.
-    background.add_task(publish_after_commit, accepted.to_publish)
+    session.commit()  # the relay, woken by this commit, hands the routing to a worker
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
 
 

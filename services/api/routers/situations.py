@@ -1,5 +1,5 @@
 """Coordinators' queues and situations, and the actions on a situation (thin: lock, authorize, call the state
-machine with `now`, commit, publish the alerts written)."""
+machine with `now`, audit, commit). Every read of a situation's personal data and every action is audited."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep, client_address, require_roles
 from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_act_on_situation, can_read_queue, can_see_situation
-from services.core.alerts.notify import take_publications
+from services.core.access.audit import audit
+from services.core.access.policy import (
+    can_act_on_situation,
+    can_read_queue,
+    can_see_situation,
+    may_read_personal_data,
+)
 from services.core.clock import utc_now
 from services.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import OPEN_STATUSES, Situation
@@ -31,7 +36,6 @@ from services.core.situations.views import (
 )
 from services.core.territory import default_map
 from services.core.weather import current_plan
-from services.workers.publisher import publish_after_commit
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
@@ -102,12 +106,17 @@ def search_situations(
 
 @router.get("/situations/{situation_id}")
 def read_situation(
-    situation_id: str, session: SessionDep, principal: Annotated[Principal, Depends(COORDINATION)]
+    situation_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(COORDINATION)]
 ) -> dict[str, Any]:
     situation = session.get(Situation, situation_id)
     if situation is None or not can_see_situation(principal, situation):
         raise NotFound("situation introuvable")
-    return situation_view(session, situation, utc_now())
+    now = utc_now()
+    personal = may_read_personal_data(principal, situation, submitted_by=None)
+    if personal:
+        audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
+        session.commit()
+    return situation_view(session, situation, now, personal=personal)
 
 
 # --- Actions -------------------------------------------------------------------------------------------------
@@ -135,36 +144,35 @@ def _deadlock_is_a_conflict() -> Iterator[None]:
 
 def _act(
     session: Session,
-    background: BackgroundTasks,
+    request: Request,
     principal: Principal,
     situation_id: str,
     change: Callable[[Situation], None],
 ) -> dict[str, Any]:
-    """Lock, authorize, change, commit; then publish the alerts the change wrote, and answer the situation."""
+    """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
+    situation as it now is."""
     with _deadlock_is_a_conflict():
         situation = _checked(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
         change(situation)
-        return _commit(session, background, situation)
+        return _commit(session, request, principal, situation)
 
 
-def _commit(session: Session, background: BackgroundTasks, situation: Situation) -> dict[str, Any]:
-    messages = take_publications(session)
+def _commit(session: Session, request: Request, principal: Principal, situation: Situation) -> dict[str, Any]:
+    action = request.url.path.rsplit("/", 1)[-1]
+    now = utc_now()
+    audit(session, principal, f"situation.{action}", now=now, client=client_address(request), situation_id=situation.id)
     session.commit()
-    # After the commit, never before: a message must not reach a worker ahead of its rows.
-    background.add_task(publish_after_commit, messages)
-    return situation_view(session, situation, utc_now())
+    return situation_view(session, situation, now, personal=True)
 
 
 Actor = Annotated[Principal, Depends(COORDINATION)]
 
 
 @router.post("/situations/{situation_id}/acknowledge")
-def acknowledge(
-    situation_id: str, session: SessionDep, background: BackgroundTasks, principal: Actor
-) -> dict[str, Any]:
+def acknowledge(situation_id: str, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.acknowledge(session, s, actor=principal.actor, now=utc_now()),
@@ -173,11 +181,11 @@ def acknowledge(
 
 @router.post("/situations/{situation_id}/contacts")
 def log_contact(
-    situation_id: str, body: ContactIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+    situation_id: str, body: ContactIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.log_contact(
@@ -188,11 +196,11 @@ def log_contact(
 
 @router.post("/situations/{situation_id}/resolve")
 def resolve(
-    situation_id: str, body: ResolveIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+    situation_id: str, body: ResolveIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.resolve(
@@ -203,11 +211,11 @@ def resolve(
 
 @router.post("/situations/{situation_id}/reopen")
 def reopen(
-    situation_id: str, body: ReasonIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+    situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.reopen(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
@@ -216,11 +224,11 @@ def reopen(
 
 @router.post("/situations/{situation_id}/escalate")
 def escalate(
-    situation_id: str, body: ReasonIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+    situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
@@ -229,11 +237,11 @@ def escalate(
 
 @router.post("/situations/{situation_id}/requalify")
 def requalify(
-    situation_id: str, body: RequalifyIn, session: SessionDep, background: BackgroundTasks, principal: Actor
+    situation_id: str, body: RequalifyIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
     return _act(
         session,
-        background,
+        request,
         principal,
         situation_id,
         lambda s: actions.requalify(
@@ -251,9 +259,7 @@ def requalify(
 
 
 @router.post("/situations/{situation_id}/merge")
-def merge(
-    situation_id: str, body: MergeIn, session: SessionDep, background: BackgroundTasks, principal: Actor
-) -> dict[str, Any]:
+def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
     with _deadlock_is_a_conflict():
         # Both rows locked at once, in id order: two opposite merges cannot deadlock.
         locked = actions.lock_situations(session, [situation_id, body.into])
@@ -272,4 +278,4 @@ def merge(
             fiches=active_fiches(),
             territory_map=default_map(),
         )
-        return _commit(session, background, source)
+        return _commit(session, request, principal, source)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import partner_code
-from services.core.models import Delivery, Event, OutboxMessage, Situation, Structure
+from services.core.models import Delivery, Event, Situation, Structure
 from services.core.outbox import QUEUE_NOTIFICATIONS, enqueue
 from services.core.procedures import active_fiches
 from services.core.routing import DEADLINE_KINDS
@@ -25,18 +25,6 @@ from services.core.timefmt import rfc3339
 
 DELIVER_ALERT = "urgence.deliver_alert"
 CHANNELS: tuple[str, ...] = ("webhook", "email")
-# Messages written in a session, for the route or task to publish right after its commit.
-_AFTER_COMMIT = "urgence.publish_after_commit"
-
-
-def remember_for_publication(session: Session, message: OutboxMessage) -> None:
-    session.info.setdefault(_AFTER_COMMIT, []).append(message)
-
-
-def take_publications(session: Session) -> list[OutboxMessage]:
-    """What to publish once the session's transaction is committed (the sweep covers a failed publish)."""
-    messages: list[OutboxMessage] = session.info.pop(_AFTER_COMMIT, [])
-    return messages
 
 
 def fiche_label(code: str) -> str:
@@ -129,17 +117,14 @@ def notify(
             ).scalar_one_or_none()
             if inserted is None:
                 continue  # already written for this event: a replay
-            message = enqueue(
+            outbox_id = enqueue(
                 session,
                 task=DELIVER_ALERT,
                 queue=QUEUE_NOTIFICATIONS,
                 payload={"delivery_id": delivery.id},
                 now=now,
-                publish_now=True,
             )
-            session.flush()
-            session.execute(update(Delivery).where(col(Delivery.id) == delivery.id).values(outbox_id=message.id))
-            delivery.outbox_id = message.id
-            remember_for_publication(session, message)
+            session.execute(update(Delivery).where(col(Delivery.id) == delivery.id).values(outbox_id=outbox_id))
+            delivery.outbox_id = outbox_id
             written.append(delivery)
     return written

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from services.core.errors import Conflict, FieldError, InvalidInput
+from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
-from services.core.models import IdempotencyKey, OutboxMessage, Signal
+from services.core.models import IdempotencyKey, Signal
+from services.core.models._types import new_id
 from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue
 from services.core.routing import route
 from services.core.signals.schemas import SignalIn
 from services.core.territory import Territory, TerritoryMap
-from services.core.weather import current_plan
 
 MAX_FUTURE = timedelta(minutes=10)
 # Namespace of the advisory locks that say "this Idempotency-Key is being handled".
@@ -33,7 +34,6 @@ class IdempotencyKeyReused(InvalidInput):
 @dataclass(frozen=True)
 class Accepted:
     response: dict[str, Any]
-    to_publish: list[OutboxMessage]  # right after the commit (empty when replayed)
     replayed: bool
 
 
@@ -75,13 +75,14 @@ def accept_signal(
     now: datetime,
     fiches: FicheBook,
     territory_map: TerritoryMap,
+    weather: WeatherPlan | None,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> Accepted:
     if idempotency_key is not None:
         stored = _claim_key(session, submitted_by, idempotency_key, fingerprint or "")
         if stored is not None:
-            return Accepted(response=stored, to_publish=[], replayed=True)
+            return Accepted(response=stored, replayed=True)
 
     observed_at = payload.observed_at or now
     if observed_at > now + MAX_FUTURE:
@@ -90,37 +91,35 @@ def accept_signal(
         )
 
     # Directives never wait for a worker: the same engine, on the same inputs, runs here first.
-    decision = route(payload.facts(), fiches, locate(territory_map, payload), current_plan(session))
+    decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)
     where = payload.location
-    signal = Signal(
-        received_at=now,
-        observed_at=observed_at,
-        submitted_by=submitted_by,
-        source=payload.source,
-        lat=where.lat,
-        lon=where.lon,
-        postcode=where.postcode,
-        address=where.address,
-        given_arrondissement=where.arrondissement,
-        place=payload.place,
-        description=payload.description,
-        people=payload.people.model_dump(),
-        flags=sorted(set(payload.flags)),
+    signal_id = new_id()
+    # A plain INSERT, not the ORM's unit of work: this is the hot path, and nothing here reads the row back.
+    session.execute(
+        insert(Signal).values(
+            id=signal_id,
+            status="received",
+            received_at=now,
+            observed_at=observed_at,
+            submitted_by=submitted_by,
+            source=payload.source,
+            lat=where.lat,
+            lon=where.lon,
+            postcode=where.postcode,
+            address=where.address,
+            given_arrondissement=where.arrondissement,
+            place=payload.place,
+            description=payload.description,
+            people=payload.people.model_dump(),
+            flags=sorted(set(payload.flags)),
+        )
     )
-    session.add(signal)
-    message = enqueue(
-        session,
-        task=ROUTE_SIGNAL,
-        queue=QUEUE_ROUTING,
-        payload={"signal_id": signal.id},
-        now=now,
-        publish_now=True,
-    )
+    enqueue(session, task=ROUTE_SIGNAL, queue=QUEUE_ROUTING, payload={"signal_id": signal_id}, now=now)
     response = {
-        "id": signal.id,
+        "id": signal_id,
         "status": "received",
         "directives": list(decision.directives),
-        "links": {"self": f"/v1/signals/{signal.id}"},
+        "links": {"self": f"/v1/signals/{signal_id}"},
     }
     if idempotency_key is not None:
         session.add(
@@ -128,10 +127,10 @@ def accept_signal(
                 token_id=submitted_by,
                 key=idempotency_key,
                 request_hash=fingerprint or "",
-                signal_id=signal.id,
+                signal_id=signal_id,
                 response=response,
                 created_at=now,
             )
         )
-    session.flush()
-    return Accepted(response=response, to_publish=[message], replayed=False)
+        session.flush()
+    return Accepted(response=response, replayed=False)

@@ -23,6 +23,15 @@ def distance_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2 * EARTH_RADIUS_METRES * math.asin(math.sqrt(a))
 
 
+def search_box(lat: float, lon: float, metres: float = JOIN_DISTANCE_METRES) -> tuple[float, float, float, float]:
+    """A latitude/longitude box that holds every point within `metres` (a little more): lets the database
+    discard far-away situations before the exact distance is computed."""
+    margin = 1.01
+    dlat = math.degrees(metres * margin / EARTH_RADIUS_METRES)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
 @dataclass(frozen=True)
 class Sighting:
     """What the join rule compares: one side is a new signal, the other an open situation's latest signal."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -15,7 +15,7 @@ from services.core.fiches import FicheBook
 from services.core.models import OPEN_STATUSES, Signal, Situation
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
-from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, tighten
+from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, search_box, tighten
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import Territory
 
@@ -51,6 +51,17 @@ def _sighting_of_situation(situation: Situation) -> Sighting:
 def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
     """The open situation this sighting is about, the most recently updated among several; locked."""
     session.execute(sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector))))
+    # The database keeps only situations that can match (near enough, or same fiche when a side has no
+    # coordinates); `same_household` then applies the exact rule.
+    same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
+    if sighting.lat is not None and sighting.lon is not None:
+        lat_min, lat_max, lon_min, lon_max = search_box(sighting.lat, sighting.lon)
+        nearby = and_(
+            col(Situation.last_lat).between(lat_min, lat_max), col(Situation.last_lon).between(lon_min, lon_max)
+        )
+        place = or_(nearby, and_(col(Situation.last_lat).is_(None), same_fiche))
+    else:
+        place = same_fiche
     candidates = session.exec(
         select(Situation)
         .where(
@@ -58,6 +69,7 @@ def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
             col(Situation.status).in_(OPEN_STATUSES),
             col(Situation.last_observed_at) >= sighting.observed_at - JOIN_WINDOW,
             col(Situation.last_observed_at) <= sighting.observed_at + JOIN_WINDOW,
+            place,
         )
         .order_by(col(Situation.updated_at).desc(), col(Situation.id))
         .with_for_update()

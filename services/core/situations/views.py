@@ -13,7 +13,9 @@ from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import OPEN_STATUSES, Event, Signal, Situation
+from services.core.retention import without_free_text
 from services.core.routing import DEADLINE_KINDS
+from services.core.signals.views import personal_fields
 from services.core.timefmt import rfc3339
 
 MAX_PAGE = 500
@@ -37,11 +39,31 @@ def queue_item(situation: Situation, now: datetime) -> dict[str, Any]:
     }
 
 
-def situation_view(session: Session, situation: Situation, now: datetime) -> dict[str, Any]:
+def _signal_summary(signal: Signal, personal: bool) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "id": signal.id,
+        "received_at": rfc3339(signal.received_at),
+        "observed_at": rfc3339(signal.observed_at),
+        "source": signal.source,
+        "people": signal.people,
+        "flags": signal.flags,
+    }
+    if personal:
+        summary.update(personal_fields(signal))
+    return summary
+
+
+def _event_data(event: Event, personal: bool) -> dict[str, Any]:
+    return event.data if personal else without_free_text(event)
+
+
+def situation_view(session: Session, situation: Situation, now: datetime, *, personal: bool) -> dict[str, Any]:
+    """`personal`: with the signals' places, descriptions and coordinates and the events' notes (the caller
+    has checked and audited the right to read them); without, free text is left out."""
     decision = situation.decision
     events = session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))).all()
-    signal_ids = session.exec(
-        select(Signal.id).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
+    signals = session.exec(
+        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
     ).all()
     return {
         "id": situation.id,
@@ -67,8 +89,17 @@ def situation_view(session: Session, situation: Situation, now: datetime) -> dic
         "resolved_at": rfc3339(situation.resolved_at),
         "merged_into": situation.merged_into,
         "signal_count": situation.signal_count,
-        "signal_ids": list(signal_ids),
-        "events": [{"type": e.type, "at": rfc3339(e.at), "actor": e.actor, "data": e.data} for e in events],
+        "signal_ids": [signal.id for signal in signals],
+        "signals": [_signal_summary(signal, personal) for signal in signals],
+        "events": [
+            {
+                "type": e.type,
+                "at": rfc3339(e.at),
+                "actor": e.actor,
+                "data": e.data if personal else without_free_text(e),
+            }
+            for e in events
+        ],
     }
 
 

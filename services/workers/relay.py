@@ -1,0 +1,117 @@
+"""The outbox relay: hands outbox rows to the broker right after the commits that wrote them.
+
+Writers send `NOTIFY outbox` in their transaction (delivered at commit); the relay, listening, wakes up at
+once, claims the due rows (`FOR UPDATE SKIP LOCKED`, so several relays share the work without doubling it),
+publishes them in a batch and marks them published. When no notification comes it still looks every
+`outbox_sweep_seconds`: that sweep catches rows whose notification was missed and rows published long ago but
+never finished (a broker that lost its messages). The API never talks to the broker: a broker outage delays
+work, never an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+import psycopg
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from services.core.alerts.delivery import mark_failed
+from services.core.alerts.notify import DELIVER_ALERT
+from services.core.clock import utc_now
+from services.core.db import session_scope, sqlalchemy_url
+from services.core.models import OutboxMessage
+from services.core.outbox import NOTIFY_CHANNEL, ROUTE_SIGNAL, claim_due, dead_letter, mark_published
+from services.core.settings import get_settings
+from services.core.signals.dispatch import flag_routing_failure
+from services.workers.celery_app import celery_app
+
+log = logging.getLogger(__name__)
+BATCH = 500
+BROKER_ERRORS = (KombuError, RedisError, OSError)
+MAX_PAUSE_SECONDS = 10.0
+# The longest the relay sleeps without looking: also how fast it notices `stop()`.
+MAX_WAIT_SECONDS = 1.0
+
+
+def _give_up(session: Session, message: OutboxMessage, now: datetime) -> None:
+    """Published again and again, never finished: a dead letter, and the item it was for says so."""
+    error = f"toujours pas traité après {message.publish_count} publications"
+    dead_letter(session, task=message.task, payload=message.payload, error=error, now=now, outbox_id=message.id)
+    if message.task == ROUTE_SIGNAL:
+        flag_routing_failure(session, message.payload["signal_id"], error)
+    elif message.task == DELIVER_ALERT:
+        mark_failed(session, message.payload["delivery_id"], error)
+
+
+def publish_due() -> int:
+    """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
+    unpublished (its transaction rolls back) and propagates."""
+    settings = get_settings()
+    now = utc_now()
+    redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
+    with session_scope() as session:
+        due = claim_due(session, now, redeliver_after=redeliver_after, limit=BATCH)
+        if not due:
+            return 0
+        published: list[int] = []
+        with celery_app.producer_or_acquire() as producer:
+            for message in due:
+                assert message.id is not None
+                if message.publish_count >= settings.outbox_max_attempts:
+                    _give_up(session, message, now)
+                    continue
+                celery_app.send_task(
+                    message.task,
+                    kwargs={**message.payload, "outbox_id": message.id},
+                    queue=message.queue,
+                    producer=producer,
+                    retry=False,
+                )
+                published.append(message.id)
+        mark_published(session, published, now)
+        session.commit()
+        return len(due)
+
+
+class Relay:
+    """Runs until `stop()`: publish what is due, then wait for a commit's notification or the sweep."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._pause = 0.5  # after a failure; doubles up to MAX_PAUSE_SECONDS, back to 0.5 once connected
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen_and_publish()
+            except BROKER_ERRORS as err:
+                log.warning("broker injoignable, nouvel essai dans %.1f s : %s", self._pause, err)
+            except psycopg.Error as err:
+                log.warning("base injoignable, nouvel essai dans %.1f s : %s", self._pause, err)
+            except Exception:
+                log.exception("erreur du relais de l'outbox, nouvel essai dans %.1f s", self._pause)
+            self._stopping.wait(self._pause)
+            self._pause = min(self._pause * 2, MAX_PAUSE_SECONDS)
+
+    def _listen_and_publish(self) -> None:
+        settings = get_settings()
+        url = sqlalchemy_url(settings.require_database_url()).replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(url, autocommit=True) as listener:
+            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._pause = 0.5
+            waited = 0.0
+            while not self._stopping.is_set():
+                if waited == 0.0 or waited >= settings.outbox_sweep_seconds:
+                    while publish_due() == BATCH:
+                        pass  # more is waiting: keep going before sleeping
+                    waited = 0.0
+                wait = min(settings.outbox_sweep_seconds, MAX_WAIT_SECONDS)
+                woken = any(True for _ in listener.notifies(timeout=wait, stop_after=1))
+                waited = 0.0 if woken else waited + wait
