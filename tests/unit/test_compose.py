@@ -78,7 +78,9 @@ def test_each_service_runs_a_real_urgence_command(name: str) -> None:
         f"{name}: command must be an exec-form list of strings (the image's entrypoint is `urgence`)"
     )
     path, context = parse_urgence_command(command)
-    assert path[0] in {"api", "worker", "beat", "migrate"}, f"{name}: `urgence {' '.join(path)}` is not a service"
+    assert path[0] in {"api", "relay", "worker", "beat", "migrate"}, (
+        f"{name}: `urgence {' '.join(path)}` is not a service"
+    )
     if path == ["api"]:
         assert context.params["host"] == "0.0.0.0", "the API must listen outside its container"
         assert context.params["migrate"] is False, "replicas must not race on migrations (the migrate service does)"
@@ -104,17 +106,21 @@ def test_application_services_wait_for_healthy_backing_services() -> None:
         assert services[name]["healthcheck"]["test"], name
 
 
-def test_worker_queues_cover_every_queue_and_one_scheduler() -> None:
+def test_worker_queues_cover_every_queue_one_scheduler_and_a_relay() -> None:
     queues: set[str] = set()
-    beats = 0
+    beats = relays = 0
     for name in _our_services():
         path, context = parse_urgence_command(_services()[name]["command"])
+        replicas = _services()[name].get("deploy", {}).get("replicas", 1)
         if path == ["worker"]:
             queues |= set(context.params["queues"].split(","))
         if path == ["beat"]:
-            beats += _services()[name].get("deploy", {}).get("replicas", 1)
+            beats += replicas
+        if path == ["relay"]:  # without one, nothing written to the outbox would reach the workers
+            relays += replicas
     assert queues >= {"routing", "notifications", "maintenance"}
     assert beats == 1
+    assert relays >= 1
 
 
 def _redis_conf() -> dict[str, str]:
