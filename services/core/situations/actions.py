@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -26,23 +26,14 @@ from services.core.models import OPEN_STATUSES, Signal, Situation
 from services.core.routing import DEADLINE_KINDS, Decision, resolve_lead, route
 from services.core.situations.escalation import MANUAL_REASON, escalate
 from services.core.situations.joining import tighten
-from services.core.situations.placement import REPEATED_SIGNALS_THRESHOLD
+from services.core.situations.placement import REPEATED_SIGNALS_THRESHOLD, follow_primary
+from services.core.situations.schemas import ContactResult, Outcome
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import TerritoryMap
 from services.core.timefmt import rfc3339
 
-CONTACT_RESULTS: tuple[str, ...] = ("met", "not_found", "refused")
-OUTCOMES: tuple[str, ...] = (
-    "sheltered",
-    "hospitalized",
-    "oriented",
-    "refused",
-    "not_found",
-    "already_supported",
-    "deceased",
-    "left_area",
-    "other",
-)
+CONTACT_RESULTS: tuple[str, ...] = get_args(ContactResult)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 # Phones and tablets run a little ahead: a contact time this far past the server's clock is still "now".
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -369,32 +360,7 @@ def merge(
             "deadlines": deadlines_data(target),
         },
     )
-    if combined.primary_fiche != target.primary_fiche:
-        previous_fiche, previous_lead = target.primary_fiche, target.lead
-        assert combined.lead is not None
-        target.primary_fiche, target.lead = combined.primary_fiche, combined.lead
-        event = record(
-            session,
-            target,
-            type="requalified",
-            actor=actor,
-            now=now,
-            data={
-                "cause": "merge",
-                "merged_from": source.id,
-                "from": {"primary_fiche": previous_fiche, "lead": previous_lead},
-                "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
-            },
-        )
-        if target.lead != previous_lead:
-            notify(
-                session,
-                target,
-                event,
-                [(target.lead, "lead")],
-                now=now,
-                details={"previous_lead": previous_lead, "previous_primary_fiche": previous_fiche},
-            )
+    follow_primary(session, target, combined, actor=actor, now=now, cause={"cause": "merge", "merged_from": source.id})
     if target.signal_count >= REPEATED_SIGNALS_THRESHOLD:
         escalate(session, target, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
     session.flush()

@@ -4,6 +4,7 @@ signals"). Runs inside the routing task's transaction."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sa_select
@@ -119,6 +120,39 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
     return situation
 
 
+def follow_primary(
+    session: Session, situation: Situation, combined: Decision, *, actor: str, now: datetime, cause: dict[str, Any]
+) -> None:
+    """When a combined decision (a join, a merge) changes the primary fiche, the lead follows it: the situation is
+    requalified (event) and a new lead is alerted."""
+    if combined.primary_fiche == situation.primary_fiche:
+        return
+    previous_fiche, previous_lead = situation.primary_fiche, situation.lead
+    assert combined.lead is not None
+    situation.primary_fiche, situation.lead = combined.primary_fiche, combined.lead
+    requalified = record(
+        session,
+        situation,
+        type="requalified",
+        actor=actor,
+        now=now,
+        data={
+            **cause,
+            "from": {"primary_fiche": previous_fiche, "lead": previous_lead},
+            "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
+        },
+    )
+    if situation.lead != previous_lead:
+        notify(
+            session,
+            situation,
+            requalified,
+            [(situation.lead, "lead")],
+            now=now,
+            details={"previous_lead": previous_lead, "previous_primary_fiche": previous_fiche},
+        )
+
+
 def _join(
     session: Session,
     situation: Situation,
@@ -158,33 +192,14 @@ def _join(
         now=now,
         data={"signal_id": signal.id, "deadlines": deadlines_data(situation)},
     )
-    if combined.primary_fiche != situation.primary_fiche:
-        previous_fiche, previous_lead = situation.primary_fiche, situation.lead
-        situation.primary_fiche = combined.primary_fiche
-        assert combined.lead is not None
-        situation.lead = combined.lead
-        requalified = record(
-            session,
-            situation,
-            type="requalified",
-            actor=SYSTEM_ACTOR,
-            now=now,
-            data={
-                "cause": "signal_joined",
-                "signal_id": signal.id,
-                "from": {"primary_fiche": previous_fiche, "lead": previous_lead},
-                "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
-            },
-        )
-        if situation.lead != previous_lead:
-            notify(
-                session,
-                situation,
-                requalified,
-                [(situation.lead, "lead")],
-                now=now,
-                details={"previous_lead": previous_lead, "previous_primary_fiche": previous_fiche},
-            )
+    follow_primary(
+        session,
+        situation,
+        combined,
+        actor=SYSTEM_ACTOR,
+        now=now,
+        cause={"cause": "signal_joined", "signal_id": signal.id},
+    )
     if situation.signal_count >= REPEATED_SIGNALS_THRESHOLD:
         escalate(session, situation, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
     return situation

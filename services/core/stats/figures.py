@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from services.core.models.stats import ALL_PARIS, NO_SECTOR
 from services.core.signals.schemas import Source
+from services.core.situations.schemas import Outcome
 from services.core.stats.histograms import add, percentile
 from services.core.stats.semesters import Semester, paris_day, paris_midnight
 from services.core.stats.suppression import MARGIN, SECRET, Cell, Table, suppress
@@ -27,17 +28,7 @@ from services.core.timefmt import rfc3339
 VARIANTS: tuple[str, ...] = ("internal", "published")
 SOURCES: tuple[str, ...] = get_args(Source)
 # The reference's outcomes, in its order (others found in the data are added after them).
-OUTCOMES: tuple[str, ...] = (
-    "sheltered",
-    "hospitalized",
-    "oriented",
-    "refused",
-    "not_found",
-    "already_supported",
-    "deceased",
-    "left_area",
-    "other",
-)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
 @dataclass(frozen=True)
