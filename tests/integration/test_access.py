@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
@@ -100,26 +101,19 @@ class TestSignIn:
             session.commit()
         return "coord13"
 
-    def sign_in(self, browser: TestClient, username: str, password: str) -> int:
-        form = browser.get("/connexion?next=/v1/queues/eps:paris-13")
+    def sign_in(
+        self, browser: TestClient, username: str, password: str, next_path: str = "/v1/queues/eps:paris-13"
+    ) -> Response:
+        form = browser.get("/connexion")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         assert csrf is not None
-        answer = browser.post(
-            "/connexion",
-            data={
-                "csrf_token": csrf.group(1),
-                "username": username,
-                "password": password,
-                "next": "/v1/queues/eps:paris-13",
-            },
-            follow_redirects=False,
-        )
-        return answer.status_code
+        fields = {"csrf_token": csrf.group(1), "username": username, "password": password, "next": next_path}
+        return browser.post("/connexion", data=fields, follow_redirects=False)
 
     def test_sign_in_opens_a_session_that_reads_like_a_token(self, person: str) -> None:
         with TestClient(create_app()) as browser:
             assert browser.get("/v1/queues/eps:paris-13").status_code == 401
-            assert self.sign_in(browser, person, PASSWORD) == 303
+            assert self.sign_in(browser, person, PASSWORD).status_code == 303
             cookie = next(c for c in browser.cookies.jar if c.name == "urgence_session")
             assert cookie.has_nonstandard_attr("HttpOnly")
             assert browser.get("/v1/queues/eps:paris-13").status_code == 200
@@ -127,15 +121,15 @@ class TestSignIn:
 
     def test_wrong_password_and_missing_csrf_are_refused(self, person: str) -> None:
         with TestClient(create_app()) as browser:
-            assert self.sign_in(browser, person, "pas le bon mot de passe") == 401
-            assert self.sign_in(browser, "inconnu", PASSWORD) == 401
+            assert self.sign_in(browser, person, "pas le bon mot de passe").status_code == 401
+            assert self.sign_in(browser, "inconnu", PASSWORD).status_code == 401
             forged = browser.post("/connexion", data={"username": person, "password": PASSWORD})
             assert forged.status_code == 403
             assert browser.get("/v1/queues/eps:paris-13").status_code == 401
 
     def test_cookie_writes_need_the_csrf_token_and_sign_out_ends_the_session(self, person: str) -> None:
         with TestClient(create_app()) as browser:
-            assert self.sign_in(browser, person, PASSWORD) == 303
+            assert self.sign_in(browser, person, PASSWORD).status_code == 303
             # A write with only the cookie (what another site could make the browser send) is refused.
             assert browser.post("/v1/signals", json=family_13()).status_code == 403
             assert browser.post("/deconnexion", data={"csrf_token": "faux"}).status_code == 403
@@ -153,20 +147,8 @@ class TestSignIn:
 
     def test_open_redirects_are_not_followed(self, person: str) -> None:
         with TestClient(create_app()) as browser:
-            form = browser.get("/connexion")
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-            assert csrf is not None
-            answer = browser.post(
-                "/connexion",
-                data={
-                    "csrf_token": csrf.group(1),
-                    "username": person,
-                    "password": PASSWORD,
-                    "next": "//ailleurs.example/piege",
-                },
-                follow_redirects=False,
-            )
-            assert answer.headers["location"] == "/"
+            answer = self.sign_in(browser, person, PASSWORD, next_path="//ailleurs.example/piege")
+            assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 
 def test_rate_limit_answers_429_with_retry_after(client: TestClient, token: TokenFactory) -> None:
