@@ -65,6 +65,8 @@ def worker(
             f"--queues={queues}",
             f"--concurrency={concurrency}",
             "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
     )
 

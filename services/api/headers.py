@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Pages load nothing from elsewhere: inline styles and SVG, no script. Routes may set a stricter policy.
@@ -12,29 +11,40 @@ DEFAULT_POLICY = (
 )
 
 
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+
 class SecurityHeaders:
+    """Adds each header the route did not set itself. Works on the raw header list: this runs on every answer."""
+
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
-        self.https = https
+        common = {
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Opener-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        }
+        if https:
+            common["Strict-Transport-Security"] = "max-age=31536000"
+        # The interactive documentation loads its own scripts: no policy there.
+        self.for_docs = _raw(common)
+        self.for_others = _raw({**common, "Content-Security-Policy": DEFAULT_POLICY})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope["path"] in ("/docs", "/redoc")
+        defaults = self.for_docs if scope["path"] in ("/docs", "/redoc") else self.for_others
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Cache-Control", "no-store")
-                if not is_docs:  # the interactive documentation loads its own scripts
-                    headers.setdefault("Content-Security-Policy", DEFAULT_POLICY)
-                if self.https:
-                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in defaults if header[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers)

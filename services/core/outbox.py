@@ -8,6 +8,7 @@ delivery changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,10 +39,23 @@ def enqueue(session: Session, *, task: str, queue: str, payload: dict[str, Any],
     return int(session.execute(notified).one()[0])
 
 
-def claim_due(session: Session, now: datetime, *, redeliver_after: timedelta, limit: int) -> list[OutboxMessage]:
-    """Rows to publish now, locked so that concurrent sweeps share the work instead of doubling it."""
-    statement = (
-        select(OutboxMessage)
+@dataclass(frozen=True)
+class Due:
+    """An outbox row to publish now, already marked published in the claiming transaction."""
+
+    id: int
+    task: str
+    queue: str
+    payload: dict[str, Any]
+    publish_count: int  # publications before this one
+
+
+def claim_for_publishing(session: Session, now: datetime, *, redeliver_after: timedelta, limit: int) -> list[Due]:
+    """Claim the rows to publish now and mark them published, in one statement. The rows stay locked until the
+    caller's transaction ends, so concurrent relays share the work instead of doubling it; if publishing fails,
+    rolling back unmarks them."""
+    due = (
+        select(col(OutboxMessage.id))
         .where(
             col(OutboxMessage.done_at).is_(None),
             or_(
@@ -53,23 +67,27 @@ def claim_due(session: Session, now: datetime, *, redeliver_after: timedelta, li
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(session.exec(statement))
-
-
-def mark_published(session: Session, ids: list[int], now: datetime) -> None:
-    """One statement for a whole batch: the relay publishes hundreds of rows at a time under load."""
-    if ids:
-        session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
-            .values(published_at=now, publish_count=OutboxMessage.publish_count + 1)
+    claimed = session.connection().execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
+        .values(published_at=now, publish_count=OutboxMessage.publish_count + 1)
+        .returning(
+            col(OutboxMessage.id),
+            col(OutboxMessage.task),
+            col(OutboxMessage.queue),
+            col(OutboxMessage.payload),
+            col(OutboxMessage.publish_count),
         )
+    )
+    rows = sorted(claimed, key=lambda row: row.id)
+    return [Due(row.id, row.task, row.queue, row.payload, row.publish_count - 1) for row in rows]
 
 
 def mark_done(session: Session, outbox_id: int | None, now: datetime) -> None:
     if outbox_id is None:
         return
-    session.execute(
+    # On the connection: a plain UPDATE, without the ORM's bookkeeping for objects it may have loaded.
+    session.connection().execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == outbox_id, col(OutboxMessage.done_at).is_(None))
         .values(done_at=now)

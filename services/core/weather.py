@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 from math import inf
 
-from sqlmodel import Session
+from sqlalchemy import Connection
+from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput
 from services.core.facts import WeatherPlan
@@ -16,11 +17,13 @@ from services.core.models import Event, WeatherPlanState
 MAX_LEVELS = {"grand_froid": 3, "canicule": 4}
 
 
-def current_plan(session: Session) -> WeatherPlan | None:
-    state = session.get(WeatherPlanState, 1)
+def current_plan(db: Session | Connection) -> WeatherPlan | None:
+    state = db.execute(
+        select(col(WeatherPlanState.kind), col(WeatherPlanState.level)).where(col(WeatherPlanState.id) == 1)
+    ).first()
     if state is None:
         return None
-    return WeatherPlan(kind=state.kind, level=state.level)  # type: ignore[arg-type]
+    return WeatherPlan(kind=state.kind, level=state.level)
 
 
 class RecentPlan:
@@ -33,10 +36,10 @@ class RecentPlan:
         self._plan: WeatherPlan | None = None
         self._lock = threading.Lock()
 
-    def get(self, session: Session) -> WeatherPlan | None:
+    def get(self, db: Session | Connection) -> WeatherPlan | None:
         now = time.monotonic()
         if now - self._read_at > self.seconds:
-            plan = current_plan(session)
+            plan = current_plan(db)
             with self._lock:
                 self._plan, self._read_at = plan, now
         return self._plan

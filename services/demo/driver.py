@@ -127,7 +127,7 @@ class Driver:
             }
         )
         accepted = accept_signal(
-            self.session,
+            self.session.connection(),
             payload,
             submitted_by=self.actor,
             now=when,
@@ -236,14 +236,16 @@ def scan_skipping_sectors(session: Session, others: Collection[str]) -> Callable
     theirs = with_loader_criteria(Situation, col(Situation.sector).not_in(sorted(others)))
     active = [False]
 
-    @event.listens_for(session, "do_orm_execute")
     def _restrict(state: ORMExecuteState) -> None:
         if active[0] and state.is_select and not state.is_column_load and not state.is_relationship_load:
             state.statement = state.statement.options(theirs)
 
+    if others:
+        event.listen(session, "do_orm_execute", _restrict)
+
     @contextmanager
     def restricted() -> Iterator[None]:
-        active[0] = bool(others)
+        active[0] = True
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ loaded), each with its own database connections, reporting progress to the paren
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import traceback
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 T = TypeVar("T")
+JOIN_TIMEOUT_SECONDS = 30.0
 Job = Callable[[Callable[[int], None]], T]  # a job gets a `progress(n)` to call as it goes
 
 
@@ -39,11 +41,11 @@ def in_processes(engine: Engine, jobs: Sequence[Job[T]], progress: Callable[[int
             try:
                 kind, number, value = messages.get(timeout=1.0)
             except queue.Empty:
-                for number, worker in enumerate(workers):
-                    if number not in results and worker.exitcode not in (None, 0):
-                        raise DemoError(
-                            f"le processus {number + 1} de la démonstration s'est arrêté (code {worker.exitcode})"
-                        ) from None
+                dead = [n for n, worker in enumerate(workers) if n not in results and worker.exitcode not in (None, 0)]
+                if dead and messages.empty():  # gone without a word (killed): its last message would be queued
+                    number, code = dead[0], workers[dead[0]].exitcode
+                    message = f"le processus {number + 1} de la démonstration s'est arrêté (code {code})"
+                    raise DemoError(message) from None
                 continue
             if kind == "progress":
                 report(value)
@@ -52,11 +54,14 @@ def in_processes(engine: Engine, jobs: Sequence[Job[T]], progress: Callable[[int
             else:
                 raise DemoError(f"le processus {number + 1} de la démonstration a échoué :\n{value}")
     finally:
-        for worker in workers:
-            if worker.is_alive() and workers.index(worker) not in results:
+        for number, worker in enumerate(workers):
+            if number not in results:
                 worker.terminate()
         for worker in workers:
-            worker.join()
+            worker.join(timeout=JOIN_TIMEOUT_SECONDS)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
     return [results[number] for number in range(len(jobs))]
 
 
@@ -64,10 +69,14 @@ def _work(engine: Engine, job: Job[Any], number: int, messages: Any) -> None:
     # The parent's pooled connections belong to it: forget them here without closing them.
     engine.dispose(close=False)
     try:
-        result = job(lambda n: messages.put(("progress", number, n)))
+        message = ("done", number, job(lambda n: messages.put(("progress", number, n))))
     except BaseException:
-        messages.put(("failed", number, traceback.format_exc()))
-        return
+        message = ("failed", number, traceback.format_exc())
     finally:
         engine.dispose()
-    messages.put(("done", number, result))
+    messages.put(message)
+    messages.close()
+    messages.join_thread()
+    # Leave at once: the usual exit flushes the standard streams, whose locks another thread of the parent (the
+    # progress bar) may have held when this process was forked; this one never writes to them.
+    os._exit(0 if message[0] == "done" else 1)

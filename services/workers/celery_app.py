@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
 from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
@@ -91,3 +91,16 @@ def _fresh_connections_after_fork(**_: Any) -> None:
     from services.core.db import forget_inherited_connections
 
     forget_inherited_connections()
+
+
+@worker_init.connect
+def _load_before_fork(**_: Any) -> None:
+    """Load the procedures, the polygons and the database driver once, before the pool forks: each process's
+    first tasks are then as quick as the others (broken fiches stop the worker here, at its start)."""
+    from services.core.db import get_engine
+    from services.core.procedures import active_fiches
+    from services.core.territory import default_map
+
+    active_fiches()
+    default_map()
+    get_engine()

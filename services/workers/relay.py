@@ -23,8 +23,7 @@ from services.core.alerts.delivery import mark_failed
 from services.core.alerts.notify import DELIVER_ALERT
 from services.core.clock import utc_now
 from services.core.db import session_scope, sqlalchemy_url
-from services.core.models import OutboxMessage
-from services.core.outbox import NOTIFY_CHANNEL, ROUTE_SIGNAL, claim_due, dead_letter, mark_published
+from services.core.outbox import NOTIFY_CHANNEL, ROUTE_SIGNAL, Due, claim_for_publishing, dead_letter
 from services.core.settings import get_settings
 from services.core.signals.dispatch import flag_routing_failure
 from services.workers.celery_app import celery_app
@@ -37,7 +36,7 @@ MAX_PAUSE_SECONDS = 10.0
 MAX_WAIT_SECONDS = 1.0
 
 
-def _give_up(session: Session, message: OutboxMessage, now: datetime) -> None:
+def _give_up(session: Session, message: Due, now: datetime) -> None:
     """Published again and again, never finished: a dead letter, and the item it was for says so."""
     error = f"toujours pas traité après {message.publish_count} publications"
     dead_letter(session, task=message.task, payload=message.payload, error=error, now=now, outbox_id=message.id)
@@ -54,13 +53,11 @@ def publish_due() -> int:
     now = utc_now()
     redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
     with session_scope() as session:
-        due = claim_due(session, now, redeliver_after=redeliver_after, limit=BATCH)
+        due = claim_for_publishing(session, now, redeliver_after=redeliver_after, limit=BATCH)
         if not due:
             return 0
-        published: list[int] = []
         with celery_app.producer_or_acquire() as producer:
             for message in due:
-                assert message.id is not None
                 if message.publish_count >= settings.outbox_max_attempts:
                     _give_up(session, message, now)
                     continue
@@ -71,8 +68,6 @@ def publish_due() -> int:
                     producer=producer,
                     retry=False,
                 )
-                published.append(message.id)
-        mark_published(session, published, now)
         session.commit()
         return len(due)
 

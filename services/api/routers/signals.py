@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
@@ -12,10 +13,11 @@ from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import can_see_signal, may_read_personal_data
 from services.core.clock import utc_now
+from services.core.db import get_engine
 from services.core.errors import FieldError, InvalidInput, NotFound
 from services.core.models import Signal, Situation
 from services.core.procedures import active_fiches
-from services.core.signals.intake import accept_signal, request_fingerprint
+from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import signal_view
 from services.core.territory import default_map
@@ -38,28 +40,32 @@ RECENT_PLAN = RecentPlan()
 
 
 @router.post("", status_code=202, response_model=SignalAccepted)
-def submit_signal(
+async def submit_signal(
     payload: SignalIn,
-    session: SessionDep,
     principal: Annotated[Principal, Depends(READERS)],
     idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_KEY_RULE)] = None,
 ) -> JSONResponse:
     key = _checked_key(idempotency_key)
     # The validated payload is the request's meaning: spacing, key order or defaults do not make it another one.
     fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
-    accepted = accept_signal(
-        session,
-        payload,
-        submitted_by=principal.id,
-        now=utc_now(),
-        fiches=active_fiches(),
-        territory_map=default_map(),
-        weather=RECENT_PLAN.get(session),
-        idempotency_key=key,
-        fingerprint=fingerprint,
-    )
-    session.commit()  # the relay, woken by this commit, hands the routing to a worker
+    # The hot path: one trip to a worker thread for the database, none for the rest.
+    accepted = await run_in_threadpool(_accept, payload, principal.id, key, fingerprint)
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
+
+
+def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: str | None) -> Accepted:
+    with get_engine().begin() as connection:  # committed on leaving: the relay, woken by it, routes the signal
+        return accept_signal(
+            connection,
+            payload,
+            submitted_by=submitted_by,
+            now=utc_now(),
+            fiches=active_fiches(),
+            territory_map=default_map(),
+            weather=RECENT_PLAN.get(connection),
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        )
 
 
 @router.get("/{signal_id}")

@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import Final, Literal
 
 from sqlmodel import Session, col, select
 
@@ -106,6 +108,22 @@ class _AnswerCache:
 _cache = _AnswerCache()
 
 
+class _Recall(Enum):
+    MISSING = "missing"  # no recent answer for this secret: the database must be asked
+
+
+NOT_REMEMBERED: Final = _Recall.MISSING
+
+
+def remembered_principal(secret: str, now: datetime) -> Principal | Literal[_Recall.MISSING] | None:
+    """The recent answer for a secret without touching the database: a principal, None (refused), or
+    NOT_REMEMBERED."""
+    answer = _cache.get(hash_secret(secret))
+    if answer is None:
+        return NOT_REMEMBERED
+    return _valid(answer, now)
+
+
 def authenticate(session: Session, secret: str, now: datetime) -> Principal | None:
     """The principal behind a bearer secret, or None if unknown, revoked or expired."""
     key = hash_secret(secret)
@@ -119,6 +137,10 @@ def authenticate(session: Session, secret: str, now: datetime) -> Principal | No
             )
         answer = _Answer(0.0, principal, token.expires_at if token else None)
         _cache.put(key, principal, answer.expires_at)
+    return _valid(answer, now)
+
+
+def _valid(answer: _Answer, now: datetime) -> Principal | None:
     if answer.expires_at is not None and answer.expires_at <= now:
         return None
     return answer.principal

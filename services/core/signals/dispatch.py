@@ -7,14 +7,13 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from services.core.facts import facts_from_json
+from services.core.facts import WeatherPlan, facts_from_json
 from services.core.fiches import FicheBook
-from services.core.models import Signal
+from services.core.models import Signal, WeatherPlanState
 from services.core.outbox import mark_done
 from services.core.routing import route
 from services.core.situations.placement import place_signal
 from services.core.territory import TerritoryMap
-from services.core.weather import current_plan
 
 
 @dataclass(frozen=True)
@@ -36,10 +35,17 @@ def route_signal(
 ) -> RoutingOutcome | None:
     """Route one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
     no-ops. None when the signal does not exist (nothing to do)."""
-    signal = session.exec(select(Signal).where(col(Signal.id) == signal_id).with_for_update()).first()
-    if signal is None:
+    # The signal, locked, and the weather plan in force, in one round trip.
+    found = session.execute(
+        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
+        .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
+        .where(col(Signal.id) == signal_id)
+        .with_for_update(of=Signal)
+    ).first()
+    if found is None:
         mark_done(session, outbox_id, now)
         return None
+    signal, plan_kind, plan_level = found
     if signal.status != "received":
         mark_done(session, outbox_id, now)
         return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
@@ -51,7 +57,7 @@ def route_signal(
         facts_from_json({"people": signal.people, "flags": signal.flags}),
         fiches,
         territory,
-        current_plan(session),
+        None if plan_kind is None else WeatherPlan(kind=plan_kind, level=plan_level),
     )
     signal.decision = decision.to_json()
     signal.routed_at = now

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import Connection, Text, TextClause, bindparam, func, insert, text
 from sqlalchemy import select as sa_select
-from sqlmodel import Session
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import col
 
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
-from services.core.models import IdempotencyKey, Signal
+from services.core.models import IdempotencyKey, OutboxMessage, Signal
 from services.core.models._types import new_id
-from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue
+from services.core.outbox import NOTIFY_CHANNEL, QUEUE_ROUTING, ROUTE_SIGNAL
 from services.core.routing import route
 from services.core.signals.schemas import SignalIn
 from services.core.territory import Territory, TerritoryMap
@@ -50,25 +51,71 @@ def locate(territory_map: TerritoryMap, payload: SignalIn) -> Territory:
     )
 
 
-def _claim_key(session: Session, token_id: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+SIGNAL_COLUMNS = (
+    "id",
+    "status",
+    "received_at",
+    "observed_at",
+    "submitted_by",
+    "source",
+    "lat",
+    "lon",
+    "postcode",
+    "address",
+    "given_arrondissement",
+    "place",
+    "description",
+    "people",
+    "flags",
+)
+
+
+def _write_statement() -> TextClause:
+    """The signal, its outbox row and the relay's wake-up call, in one statement (one round trip, atomic on its
+    own). Written out once: each request only binds its values."""
+    columns = ", ".join(SIGNAL_COLUMNS)
+    values = ", ".join(f":{name}" for name in SIGNAL_COLUMNS)
+    return text(
+        f"WITH signal AS (INSERT INTO {Signal.__tablename__} ({columns}) VALUES ({values})), "
+        f"outbox AS (INSERT INTO {OutboxMessage.__tablename__} (task, queue, payload, created_at, publish_count) "
+        "VALUES (:task, :queue, :outbox_payload, :received_at, 0) RETURNING id) "
+        "SELECT id, pg_notify(:channel, '') FROM outbox"
+    ).bindparams(
+        bindparam("people", type_=JSONB),
+        bindparam("flags", type_=ARRAY(Text)),
+        bindparam("outbox_payload", type_=JSONB),
+        bindparam("task", ROUTE_SIGNAL),
+        bindparam("queue", QUEUE_ROUTING),
+        bindparam("channel", NOTIFY_CHANNEL),
+    )
+
+
+WRITE_SIGNAL = _write_statement()
+
+
+def _claim_key(connection: Connection, token_id: str, key: str, fingerprint: str) -> dict[str, Any] | None:
     """The stored answer for a key already used with this body; raises if in flight or used with another body."""
-    locked = session.execute(
+    locked = connection.execute(
         sa_select(func.pg_try_advisory_xact_lock(IDEMPOTENCY_LOCK_SPACE, func.hashtext(f"{token_id}:{key}")))
     ).scalar_one()
     if not locked:
         raise Conflict("une requête avec cette Idempotency-Key est en cours de traitement")
-    previous = session.get(IdempotencyKey, (token_id, key))
+    previous = connection.execute(
+        sa_select(col(IdempotencyKey.request_hash), col(IdempotencyKey.response)).where(
+            col(IdempotencyKey.token_id) == token_id, col(IdempotencyKey.key) == key
+        )
+    ).first()
     if previous is None:
         return None
     if previous.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             [FieldError("Idempotency-Key", "reused", "clé déjà utilisée avec un autre contenu de requête")]
         )
-    return previous.response
+    return dict(previous.response)
 
 
 def accept_signal(
-    session: Session,
+    connection: Connection,
     payload: SignalIn,
     *,
     submitted_by: str,
@@ -79,8 +126,10 @@ def accept_signal(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> Accepted:
+    """Store a signal for routing, in the caller's transaction (a Connection: this is the hot path, and nothing
+    here needs the ORM's unit of work)."""
     if idempotency_key is not None:
-        stored = _claim_key(session, submitted_by, idempotency_key, fingerprint or "")
+        stored = _claim_key(connection, submitted_by, idempotency_key, fingerprint or "")
         if stored is not None:
             return Accepted(response=stored, replayed=True)
 
@@ -94,27 +143,27 @@ def accept_signal(
     decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)
     where = payload.location
     signal_id = new_id()
-    # A plain INSERT, not the ORM's unit of work: this is the hot path, and nothing here reads the row back.
-    session.execute(
-        insert(Signal).values(
-            id=signal_id,
-            status="received",
-            received_at=now,
-            observed_at=observed_at,
-            submitted_by=submitted_by,
-            source=payload.source,
-            lat=where.lat,
-            lon=where.lon,
-            postcode=where.postcode,
-            address=where.address,
-            given_arrondissement=where.arrondissement,
-            place=payload.place,
-            description=payload.description,
-            people=payload.people.model_dump(),
-            flags=sorted(set(payload.flags)),
-        )
+    connection.execute(
+        WRITE_SIGNAL,
+        {
+            "id": signal_id,
+            "status": "received",
+            "received_at": now,
+            "observed_at": observed_at,
+            "submitted_by": submitted_by,
+            "source": payload.source,
+            "lat": where.lat,
+            "lon": where.lon,
+            "postcode": where.postcode,
+            "address": where.address,
+            "given_arrondissement": where.arrondissement,
+            "place": payload.place,
+            "description": payload.description,
+            "people": payload.people.model_dump(),
+            "flags": sorted(set(payload.flags)),
+            "outbox_payload": {"signal_id": signal_id},
+        },
     )
-    enqueue(session, task=ROUTE_SIGNAL, queue=QUEUE_ROUTING, payload={"signal_id": signal_id}, now=now)
     response = {
         "id": signal_id,
         "status": "received",
@@ -122,8 +171,8 @@ def accept_signal(
         "links": {"self": f"/v1/signals/{signal_id}"},
     }
     if idempotency_key is not None:
-        session.add(
-            IdempotencyKey(
+        connection.execute(
+            insert(IdempotencyKey).values(
                 token_id=submitted_by,
                 key=idempotency_key,
                 request_hash=fingerprint or "",
@@ -132,5 +181,4 @@ def accept_signal(
                 created_at=now,
             )
         )
-        session.flush()
     return Accepted(response=response, replayed=False)

@@ -51,7 +51,8 @@ def _sighting_of_situation(situation: Situation) -> Sighting:
 
 def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
     """The open situation this sighting is about, the most recently updated among several; locked."""
-    session.execute(sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector))))
+    lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
+    session.connection().execute(lock)
     # The database keeps only situations that can match (near enough, or same fiche when a side has no
     # coordinates); `same_household` then applies the exact rule.
     same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
