@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
@@ -17,6 +19,7 @@ from services.core.db import get_engine
 from services.core.errors import FieldError, InvalidInput, NotFound
 from services.core.models import Signal, Situation
 from services.core.procedures import active_fiches
+from services.core.settings import get_settings
 from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import signal_view
@@ -48,9 +51,17 @@ async def submit_signal(
     key = _checked_key(idempotency_key)
     # The validated payload is the request's meaning: spacing, key order or defaults do not make it another one.
     fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
-    # The hot path: one trip to a worker thread for the database, none for the rest.
-    accepted = await run_in_threadpool(_accept, payload, principal.id, key, fingerprint)
+    # The hot path: one trip to a writer thread for the database, none for the rest.
+    loop = asyncio.get_running_loop()
+    accepted = await loop.run_in_executor(_writers(), _accept, payload, principal.id, key, fingerprint)
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
+
+
+@cache
+def _writers() -> ThreadPoolExecutor:
+    """Threads that write signals, as many as the pool has connections: none waits for one. (asyncio's executor
+    rather than the framework's generic thread pool: lighter, and this runs on every signal.)"""
+    return ThreadPoolExecutor(max_workers=get_settings().db_pool_size, thread_name_prefix="intake")
 
 
 def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: str | None) -> Accepted:
