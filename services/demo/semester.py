@@ -384,14 +384,16 @@ class _Simulation:
         if situation.signal_count == 1:  # opened by this signal
             self.result.situations += 1
             number = self._schedule(signal, situation, at, index)
-        # Deadlines are set (or tightened by a join): look for them passing as the scheduler would.
+        # Deadlines are set (or tightened by a join): look for them passing as the scheduler would. A deadline
+        # already passed was set by an earlier signal (new ones are later than their signal), and looked for then.
         for deadline, due in (
             ("ack", situation.ack_due),
             ("contact", situation.contact_due),
             ("resolve", situation.resolve_due),
         ):
             number += 1
-            self._later(next_scan(due), _SCAN, index, number, "check", (situation_id, deadline))
+            if due >= at:
+                self._later(next_scan(due), _SCAN, index, number, "check", (situation_id, deadline))
         if not self.waiting[situation_id]:
             del self.waiting[situation_id]
             self.driver.release(situation_id)

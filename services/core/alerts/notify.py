@@ -68,6 +68,17 @@ def lead_and_partners(situation: Situation) -> list[tuple[str, str]]:
     return [(situation.lead, "lead"), *((code, "partner") for code in partners)]
 
 
+def _channels(structure: Structure) -> list[str]:
+    return [
+        channel
+        for channel, usable in (
+            ("webhook", structure.webhook_url is not None and structure.webhook_secret is not None),
+            ("email", structure.email is not None),
+        )
+        if usable
+    ]
+
+
 def notify(
     session: Session,
     situation: Situation,
@@ -81,24 +92,22 @@ def notify(
     wanted = dict(recipients)  # code → role; one alert per structure even if named twice
     if not wanted:
         return []
+    # Nothing of this session's pending changes is needed to read the directory: no flush for it.
+    with session.no_autoflush:
+        structures = session.exec(
+            select(Structure).where(col(Structure.code).in_(list(wanted)), col(Structure.active).is_(True))
+        ).all()
+    reachable = [(structure, _channels(structure)) for structure in sorted(structures, key=lambda s: s.code)]
+    reachable = [(structure, channels) for structure, channels in reachable if channels]
+    if not reachable:
+        return []
     session.flush()  # the event's id is the deliveries' key
     assert event.id is not None
-    structures = session.exec(
-        select(Structure).where(col(Structure.code).in_(list(wanted)), col(Structure.active).is_(True))
-    ).all()
     written: list[Delivery] = []
-    for structure in sorted(structures, key=lambda s: s.code):
+    for structure, channels in reachable:
         payload = alert_payload(
             situation, event, recipient=structure.code, role=wanted[structure.code], details=details
         )
-        channels = [
-            channel
-            for channel, usable in (
-                ("webhook", structure.webhook_url is not None and structure.webhook_secret is not None),
-                ("email", structure.email is not None),
-            )
-            if usable
-        ]
         for channel in channels:
             delivery = Delivery(
                 event_id=event.id,
