@@ -1,6 +1,6 @@
 """Intake throughput and routing latency, against this machine's PostgreSQL and Redis.
 
-    uv run python bench/bench_intake.py [--seconds 20] [--concurrency 32] [--rate 100]
+    uv run python bench/bench_intake.py [--seconds 10] [--rounds 3] [--concurrency 32] [--rate 100]
 
 Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgence api`), a bare FastAPI
 endpoint doing one INSERT (the framework's limit, same server and engine settings), the relay, a worker and
@@ -63,12 +63,22 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 """
+# The same, each request with its own Idempotency-Key, as a client on a bad network sends them.
+WRK_KEYED_SCRIPT = WRK_SCRIPT.replace(
+    "return wrk.format(nil, nil, nil, body)",
+    """local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Idempotency-Key"] = string.format("k-%d-%d", math.random(1, 1e9), math.random(1, 1e9))
+  return wrk.format(nil, nil, headers, body)""",
+)
 
 
-def closed_loop(url: str, headers: dict[str, str], seconds: float, connections: int, workdir: Path) -> float:
+def closed_loop(
+    url: str, headers: dict[str, str], seconds: float, connections: int, workdir: Path, lua: str = WRK_SCRIPT
+) -> float:
     """Requests/s answered with 2xx by wrk (a C load generator: the client must not be the bottleneck)."""
     script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(lua)
     header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), *header_args, url],
@@ -130,7 +140,8 @@ def main() -> None:
     # `timeout` or Ctrl-C: still run the `finally` below, which stops every process this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=10, help="per closed-loop round, and of the steady run")
+    parser.add_argument("--rounds", type=int, default=3, help="closed-loop rounds of each endpoint")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100)
     args = parser.parse_args()
@@ -184,13 +195,21 @@ def main() -> None:
         wait_for(lambda: answers(f"http://127.0.0.1:{bare_port}/docs"), timeout=30, what="l'API nue")
 
         # 1. Throughput, closed loop, routing workers stopped so they do not share the 2 cores with the API.
-        bare_rate = closed_loop(f"http://127.0.0.1:{bare_port}/bare", {}, args.seconds, args.concurrency, workdir)
-        api_rate = closed_loop(
-            f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.concurrency, workdir
-        )
-        print(f"bare endpoint (1 INSERT): {bare_rate:8.1f} req/s (2xx)")
-        print(f"POST /v1/signals:         {api_rate:8.1f} signals/s (202)")
+        # Alternating rounds, medians: the machine's pace drifts over a run, and both endpoints share the drift.
+        signals_url, bare_url = f"http://127.0.0.1:{api_port}/v1/signals", f"http://127.0.0.1:{bare_port}/bare"
+        rates: dict[str, list[float]] = {"bare": [], "api": [], "keyed": []}
+        for _ in range(args.rounds):
+            rates["bare"].append(closed_loop(bare_url, {}, args.seconds, args.concurrency, workdir))
+            rates["api"].append(closed_loop(signals_url, headers, args.seconds, args.concurrency, workdir))
+            rates["keyed"].append(
+                closed_loop(signals_url, headers, args.seconds, args.concurrency, workdir, WRK_KEYED_SCRIPT)
+            )
+        bare_rate, api_rate, keyed_rate = (statistics.median(rates[name]) for name in ("bare", "api", "keyed"))
+        print("rounds: " + "; ".join(f"{name} " + ", ".join(f"{r:.0f}" for r in rs) for name, rs in rates.items()))
+        print(f"bare endpoint (1 INSERT): {bare_rate:8.1f} req/s (2xx, median)")
+        print(f"POST /v1/signals:         {api_rate:8.1f} signals/s (202, median)")
         print(f"ratio:                    {api_rate / bare_rate:8.1%}")
+        print(f"  with Idempotency-Key:   {keyed_rate:8.1f} signals/s (202, median), {keyed_rate / bare_rate:.1%}")
 
         # Drain the backlog of the throughput run before measuring latency.
         named = {
@@ -203,7 +222,11 @@ def main() -> None:
         with psycopg.connect(database_url) as connection:
 
             def drained() -> bool:
-                row = connection.execute("SELECT count(*) FROM signals WHERE status = 'received'").fetchone()
+                # Every signal routed and every outbox row finished: nothing of this phase left for the next.
+                row = connection.execute(
+                    "SELECT (SELECT count(*) FROM signals WHERE status = 'received')"
+                    " + (SELECT count(*) FROM outbox WHERE done_at IS NULL)"
+                ).fetchone()
                 connection.commit()
                 return row is not None and row[0] == 0
 

@@ -8,11 +8,12 @@ delivery changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, update
+from sqlalchemy import and_, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from services.core.models import DeadLetter, OutboxMessage
@@ -50,17 +51,25 @@ class Due:
     publish_count: int  # publications before this one
 
 
-def claim_for_publishing(session: Session, now: datetime, *, redeliver_after: timedelta, limit: int) -> list[Due]:
-    """Claim the rows to publish now and mark them published, in one statement. The rows stay locked until the
-    caller's transaction ends, so concurrent relays share the work instead of doubling it; if publishing fails,
-    rolling back unmarks them."""
+def claim_for_publishing(
+    session: Session, now: datetime, *, redeliver_after: timedelta, redeliver_queues: Collection[str], limit: int
+) -> list[Due]:
+    """Claim the rows to publish now and mark them published, in one statement: those never published, and
+    those published more than `redeliver_after` ago but not done whose queue is in `redeliver_queues` (the
+    caller's idea of queues that have lost messages: empty ones. A queue still holding messages is working
+    through a backlog, and publishing its old rows again would only feed it copies). The rows stay locked until
+    the caller's transaction ends, so concurrent relays share the work instead of doubling it; if publishing
+    fails, rolling back unmarks them."""
     due = (
         select(col(OutboxMessage.id))
         .where(
             col(OutboxMessage.done_at).is_(None),
             or_(
                 col(OutboxMessage.published_at).is_(None),
-                col(OutboxMessage.published_at) < now - redeliver_after,
+                and_(
+                    col(OutboxMessage.published_at) < now - redeliver_after,
+                    col(OutboxMessage.queue).in_(sorted(redeliver_queues)),
+                ),
             ),
         )
         .order_by(col(OutboxMessage.id))

@@ -15,6 +15,7 @@ import threading
 from datetime import datetime, timedelta
 
 import psycopg
+from kombu import Producer
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlmodel import Session
@@ -26,7 +27,7 @@ from services.core.db import session_scope, sqlalchemy_url
 from services.core.outbox import NOTIFY_CHANNEL, ROUTE_SIGNAL, Due, claim_for_publishing, dead_letter
 from services.core.settings import get_settings
 from services.core.signals.dispatch import flag_routing_failure
-from services.workers.celery_app import celery_app
+from services.workers.celery_app import QUEUES, celery_app
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -52,24 +53,39 @@ def publish_due() -> int:
     settings = get_settings()
     now = utc_now()
     redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
-    with session_scope() as session:
-        due = claim_for_publishing(session, now, redeliver_after=redeliver_after, limit=BATCH)
+    with session_scope() as session, celery_app.producer_or_acquire() as producer:
+        due = claim_for_publishing(
+            session,
+            now,
+            redeliver_after=redeliver_after,
+            redeliver_queues=_empty_queues(producer),
+            limit=BATCH,
+        )
         if not due:
             return 0
-        with celery_app.producer_or_acquire() as producer:
-            for message in due:
-                if message.publish_count >= settings.outbox_max_attempts:
-                    _give_up(session, message, now)
-                    continue
-                celery_app.send_task(
-                    message.task,
-                    kwargs={**message.payload, "outbox_id": message.id},
-                    queue=message.queue,
-                    producer=producer,
-                    retry=False,
-                )
+        for message in due:
+            if message.publish_count >= settings.outbox_max_attempts:
+                _give_up(session, message, now)
+                continue
+            celery_app.send_task(
+                message.task,
+                kwargs={**message.payload, "outbox_id": message.id},
+                queue=message.queue,
+                producer=producer,
+                retry=False,
+            )
         session.commit()
         return len(due)
+
+
+def _empty_queues(producer: Producer) -> list[str]:
+    """The queues the broker holds no message for (a Redis list per queue, kombu's layout): only their
+    unfinished rows may have been lost, and be published again."""
+    with producer.channel.client.pipeline(transaction=False) as pipe:
+        for queue in QUEUES:
+            pipe.llen(queue)
+        lengths = pipe.execute()
+    return [queue for queue, length in zip(QUEUES, lengths, strict=True) if length == 0]
 
 
 class Relay:

@@ -3,6 +3,7 @@ projection, the requalification deadline rule, and the alert's wording and signa
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ class Recorder:
     def __init__(self) -> None:
         self.added: list[Any] = []
         self.info: dict[str, Any] = {}
+        self.no_autoflush = contextlib.nullcontext()
 
     def add(self, obj: Any) -> None:
         self.added.append(obj)
