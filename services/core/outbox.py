@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, update
+from sqlalchemy import TextClause, and_, bindparam, or_, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from services.core.models import DeadLetter, OutboxMessage
@@ -27,17 +28,27 @@ QUEUE_MAINTENANCE = "maintenance"
 NOTIFY_CHANNEL = "outbox"
 
 
+def enqueue_statement(before: str | None = None) -> TextClause:
+    """The SQL that writes one outbox row and wakes the relay, returning the row's id. `before`, the SQL of
+    another data-modifying statement, runs in the same statement: a write and the work it causes in one round
+    trip, atomic on their own. Binds `task`, `queue`, `outbox_payload`, `created_at` (and those of `before`)."""
+    written = f"WITH written AS ({before}), " if before else "WITH "
+    return text(
+        written + f"queued AS (INSERT INTO {OutboxMessage.__tablename__} "
+        "(task, queue, payload, created_at, publish_count) "
+        "VALUES (:task, :queue, :outbox_payload, :created_at, 0) RETURNING id) "
+        "SELECT id, pg_notify(:channel, '') FROM queued"
+    ).bindparams(bindparam("outbox_payload", type_=JSONB), bindparam("channel", NOTIFY_CHANNEL))
+
+
+_ENQUEUE = enqueue_statement()
+
+
 def enqueue(session: Session, *, task: str, queue: str, payload: dict[str, Any], now: datetime) -> int:
     """Write work for the broker in the caller's transaction and return its row id; the relay publishes it once
-    the transaction commits. One statement (insert and notify): this is on the intake's hot path."""
-    written = (
-        insert(OutboxMessage)
-        .values(task=task, queue=queue, payload=payload, created_at=now, publish_count=0)
-        .returning(col(OutboxMessage.id))
-        .cte("written")
-    )
-    notified = select(written.c.id, func.pg_notify(NOTIFY_CHANNEL, ""))
-    return int(session.execute(notified).one()[0])
+    the transaction commits."""
+    values = {"task": task, "queue": queue, "outbox_payload": payload, "created_at": now}
+    return int(session.connection().execute(_ENQUEUE, values).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Text, TextClause, bindparam, func, insert, text
+from sqlalchemy import Connection, Text, TextClause, bindparam, func, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import col
@@ -16,9 +16,9 @@ from sqlmodel import col
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
-from services.core.models import IdempotencyKey, OutboxMessage, Signal
+from services.core.models import IdempotencyKey, Signal
 from services.core.models._types import new_id
-from services.core.outbox import NOTIFY_CHANNEL, QUEUE_ROUTING, ROUTE_SIGNAL
+from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue_statement
 from services.core.routing import route
 from services.core.signals.schemas import SignalIn
 from services.core.territory import Territory, TerritoryMap
@@ -71,22 +71,16 @@ SIGNAL_COLUMNS = (
 
 
 def _write_statement() -> TextClause:
-    """The signal, its outbox row and the relay's wake-up call, in one statement (one round trip, atomic on its
-    own). Written out once: each request only binds its values."""
+    """The signal, its outbox row and the relay's wake-up call, in one statement (one round trip). Written out
+    once: each request only binds its values."""
     columns = ", ".join(SIGNAL_COLUMNS)
     values = ", ".join(f":{name}" for name in SIGNAL_COLUMNS)
-    return text(
-        f"WITH signal AS (INSERT INTO {Signal.__tablename__} ({columns}) VALUES ({values})), "
-        f"outbox AS (INSERT INTO {OutboxMessage.__tablename__} (task, queue, payload, created_at, publish_count) "
-        "VALUES (:task, :queue, :outbox_payload, :received_at, 0) RETURNING id) "
-        "SELECT id, pg_notify(:channel, '') FROM outbox"
-    ).bindparams(
+    insert_signal = f"INSERT INTO {Signal.__tablename__} ({columns}) VALUES ({values})"
+    return enqueue_statement(insert_signal).bindparams(
         bindparam("people", type_=JSONB),
         bindparam("flags", type_=ARRAY(Text)),
-        bindparam("outbox_payload", type_=JSONB),
         bindparam("task", ROUTE_SIGNAL),
         bindparam("queue", QUEUE_ROUTING),
-        bindparam("channel", NOTIFY_CHANNEL),
     )
 
 
@@ -162,6 +156,7 @@ def accept_signal(
             "people": payload.people.model_dump(),
             "flags": sorted(set(payload.flags)),
             "outbox_payload": {"signal_id": signal_id},
+            "created_at": now,
         },
     )
     response = {
