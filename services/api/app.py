@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import problems
 from services.api.headers import SecurityHeaders
-from services.api.limits import BodySizeLimit
+from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
@@ -36,7 +36,7 @@ def create_app() -> FastAPI:
     for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
     settings = get_settings()
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:  # no cross-origin access unless configured
         app.add_middleware(
             CORSMiddleware,

@@ -124,6 +124,39 @@ def test_malformed_bodies_get_a_4xx_problem(client: TestClient, token: TokenFact
     problem_fields(answer)
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"description": "a\u0000b"}, "description"),
+        ({"place": "\u0000"}, "place"),
+        ({"location": {"address": "3 rue\u0000", "arrondissement": 13}}, "location.address"),
+        ({"flags": ["cold_exposure", "x\u0000"]}, "flags.1"),
+    ],
+)
+def test_a_nul_character_is_refused_naming_its_field(
+    client: TestClient, token: TokenFactory, change: dict[str, Any], field: str
+) -> None:
+    # PostgreSQL cannot store NUL in text: refused at the edge, never a 500 from the database.
+    answer = client.post("/v1/signals", json=family_13(**change), headers=token("outreach"))
+    assert answer.status_code == 422, answer.text
+    assert problem_fields(answer) == {field}
+    assert answer.json()["errors"][0]["rule"] == "no_nul"
+    assert count(Signal) == 0
+
+
+def test_a_nul_character_in_a_path_query_or_form_is_refused(client: TestClient, token: TokenFactory) -> None:
+    headers = token("coordinator", leads=["eps:paris-13"])
+    for url, field in (
+        ("/v1/signals/ab%00cd", "(chemin)"),
+        ("/v1/queues/eps:paris-13?cursor=%00", "cursor"),
+    ):
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 422, (url, answer.text)
+        assert problem_fields(answer) == {field}
+    answer = client.post("/connexion", data={"username": "a\x00", "password": "x"})
+    assert answer.status_code == 422 and problem_fields(answer) == {"username"}
+
+
 def test_body_over_64_kib_is_refused_with_413(client: TestClient, token: TokenFactory) -> None:
     body = json.dumps(family_13(description="x" * 70_000)).encode()
     answer = client.post("/v1/signals", content=body, headers={**token("outreach"), "content-type": "application/json"})
