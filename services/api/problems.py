@@ -65,6 +65,17 @@ _MESSAGES: dict[str, str] = {
     "datetime_from_date_parsing": "doit être une date RFC 3339 (ex. 2026-01-14T22:40:00+01:00)",
     "timezone_aware": "doit porter un décalage horaire (ex. +01:00)",
     "json_invalid": "JSON invalide",
+    "string_unicode": "doit être un texte Unicode valide",
+    "int_parsing_size": "nombre trop grand",
+    "bool_parsing": "doit être un booléen",
+    "date_type": "doit être une date (AAAA-MM-JJ)",
+    "date_parsing": "doit être une date (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "doit être une date (AAAA-MM-JJ)",
+    "uuid_type": "doit être un identifiant UUID",
+    "uuid_parsing": "doit être un identifiant UUID",
+    "url_parsing": "doit être une URL",
+    "url_scheme": "schéma d'URL non permis",
+    "none_required": "doit être null",
 }
 
 
@@ -87,9 +98,14 @@ def _message(error: dict[str, Any]) -> str:
         return f"au plus {ctx.get('max_length')} éléments"
     if kind == "string_pattern_mismatch":
         return f"format attendu : {ctx.get('pattern')}"
+    if kind == "too_short":
+        return f"au moins {ctx.get('min_length')} élément(s)"
+    if kind == "enum":
+        return f"valeur non permise ; valeurs permises : {ctx.get('expected', '')}"
     if kind == "value_error":
         return str(error.get("msg", "")).removeprefix("Value error, ")
-    return str(error.get("msg", "valeur invalide"))
+    # A rule without French wording here: people read that the value is refused, programs read the rule.
+    return f"valeur invalide (règle {kind})"
 
 
 def field_errors(errors: Sequence[Any]) -> list[FieldError]:

@@ -144,6 +144,14 @@ def test_a_nul_character_is_refused_naming_its_field(
     assert count(Signal) == 0
 
 
+def test_a_lone_surrogate_is_refused_in_french(client: TestClient, token: TokenFactory) -> None:
+    raw = json.dumps(family_13(description="a")).replace('"a"', '"a\\ud800"').encode()
+    answer = client.post("/v1/signals", content=raw, headers={**token("outreach"), "content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "description" and error["detail"] == "doit être un texte Unicode valide"
+
+
 def test_a_nul_character_in_a_path_query_or_form_is_refused(client: TestClient, token: TokenFactory) -> None:
     headers = token("coordinator", leads=["eps:paris-13"])
     for url, field in (
