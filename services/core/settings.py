@@ -6,10 +6,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SmtpSecurity = Literal["none", "starttls", "tls"]
 DEVELOPMENT_SECRET = "développement-uniquement-ne-pas-utiliser-en-production"
 
 
@@ -24,7 +25,8 @@ class Settings(BaseSettings):
 
     deadline_scan_seconds: float = Field(30.0, gt=0)
     # Outbox: rows still pending after this are published by the sweep; rows published but whose task has not
-    # finished after `outbox_redeliver_seconds` are published again (a lost message costs a delay, not a signal).
+    # finished after `outbox_redeliver_seconds` are published again once their queue is empty at the broker (a
+    # lost message costs a delay, not a signal; a backlog is not fed copies).
     outbox_sweep_seconds: float = Field(5.0, gt=0)
     outbox_redeliver_seconds: float = Field(60.0, gt=0)
     outbox_max_attempts: int = Field(10, ge=1)
@@ -39,11 +41,16 @@ class Settings(BaseSettings):
     alert_backoff_base_seconds: float = Field(5.0, gt=0)
     alert_backoff_max_seconds: float = Field(60.0, gt=0)
     alert_max_retries: int = Field(10, ge=0)
-    # E-mail alerts: an SMTP relay (no authentication: a relay of the internal network). None: e-mails fail and
-    # are retried, then dead-lettered, until it is set.
+    # E-mail alerts through an SMTP relay. None: e-mails fail and are retried, then dead-lettered, until it is set.
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "alertes-urgence@example.org"
+    # "starttls" (usually port 587), "tls" (implicit TLS, usually 465) or "none" (a relay of the internal
+    # network). The relay's certificate is verified, against `smtp_ca_file` when set (an internal CA).
+    smtp_security: SmtpSecurity = "none"
+    smtp_ca_file: Path | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
 
     db_pool_size: int = Field(10, ge=1)
     max_body_bytes: int = 64 * 1024
@@ -68,6 +75,16 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # none unless configured
     retention_months: int = Field(24, ge=1)  # personal data erased this long after resolution
     retention_every_seconds: float = Field(86400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _credentials_never_in_clear(self) -> Settings:
+        if self.smtp_username is not None and self.smtp_security == "none":
+            raise ValueError(
+                "URGENCE_SMTP_USERNAME demande URGENCE_SMTP_SECURITY=starttls ou tls (identifiants jamais en clair)"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("URGENCE_SMTP_USERNAME et URGENCE_SMTP_PASSWORD vont ensemble")
+        return self
 
     def check_production(self) -> None:
         """Refuse to run in production with a default secret."""

@@ -57,6 +57,13 @@ def _transport(settings: Settings) -> Transport:
         smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port,
         smtp_from=settings.smtp_from,
+        smtp_security=settings.smtp_security,
+        smtp_ca_file=settings.smtp_ca_file,
+        smtp_login=(
+            None
+            if settings.smtp_username is None or settings.smtp_password is None
+            else (settings.smtp_username, settings.smtp_password.get_secret_value())
+        ),
     )
 
 

@@ -10,6 +10,7 @@ import hmac
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,9 +21,12 @@ from typing import Any
 
 import pytest
 import redis
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from celery import Celery
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, seed_directory
@@ -30,7 +34,7 @@ from services.core.alerts.notify import DELIVER_ALERT, notify
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.models import DeadLetter, Delivery, Event, OutboxMessage, Structure
-from services.core.settings import get_settings
+from services.core.settings import Settings, get_settings
 from services.core.situations.actions import escalate_by_hand, lock_situations
 from services.core.territory import SECTORS, default_map
 from services.workers.celery_app import celery_config
@@ -334,6 +338,113 @@ def test_email_alert_through_a_local_smtp_server(
     assert situation_id in content and f"/v1/situations/{situation_id}" in content
     assert "Échéance de prise en compte" in content
     assert not [word for word in PERSONAL if word in content]
+
+
+class Credentials:
+    """Accepts one login, and remembers who logged in."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.expected = (username.encode(), password.encode())
+        self.logins: list[bytes] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword) and (data.login, data.password) == self.expected:
+            self.logins.append(data.login)
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+
+@contextmanager
+def tls_smtp_server(ca: trustme.CA, *, implicit: bool, credentials: Credentials) -> Iterator[tuple[Inbox, int]]:
+    """A relay that speaks TLS from the start (`implicit`) or only after STARTTLS, and requires a login over it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    inbox, port = Inbox(), free_port()
+    tls = {"ssl_context": context} if implicit else {"tls_context": context, "require_starttls": True}
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=credentials,
+        auth_required=True,
+        # aiosmtpd counts only STARTTLS as TLS for this check: with implicit TLS every byte is encrypted anyway.
+        auth_require_tls=not implicit,
+        **tls,  # type: ignore[arg-type]
+    )
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd, about implicit TLS
+def test_email_through_an_encrypted_relay_with_a_login(
+    client: TestClient,
+    admin: dict[str, str],
+    outreach: dict[str, str],
+    wait_routed: WaitRouted,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    security: str,
+) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    credentials = Credentials("urgence", "mot de passe")
+    smtp = {
+        "smtp_host": "127.0.0.1",
+        "smtp_security": security,
+        "smtp_ca_file": ca_file,
+        "smtp_username": "urgence",
+        "smtp_password": "mot de passe",
+    }
+    with (
+        tls_smtp_server(ca, implicit=security == "tls", credentials=credentials) as (inbox, port),
+        settings_env(monkeypatch, smtp_port=port, **smtp),
+    ):
+        configure(client, admin, EPS_13, email="eps-13@example.org")
+        route_one(client, outreach, wait_routed, family())
+        (delivery,) = wait_for(lambda: delivered(structure_code=EPS_13), what="l'alerte par e-mail chiffré")
+        assert (delivery.status, delivery.last_status) == ("delivered", "smtp 250")
+        assert len(inbox.messages) == 1 and credentials.logins == [b"urgence"]
+
+
+def test_email_to_a_relay_whose_certificate_is_not_trusted_fails_visibly(
+    client: TestClient,
+    admin: dict[str, str],
+    outreach: dict[str, str],
+    wait_routed: WaitRouted,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credentials = Credentials("urgence", "mot de passe")
+    smtp = {
+        "smtp_host": "127.0.0.1",
+        "smtp_security": "starttls",
+        "smtp_username": "urgence",
+        "smtp_password": "mot de passe",
+    }
+    with (
+        tls_smtp_server(trustme.CA(), implicit=False, credentials=credentials) as (inbox, port),
+        settings_env(monkeypatch, smtp_port=port, **smtp, **(FAST_ALERTS | {"alert_max_retries": 0})),
+    ):
+        configure(client, admin, EPS_13, email="eps-13@example.org")
+        route_one(client, outreach, wait_routed, family())
+        (delivery,) = wait_for(lambda: delivered(structure_code=EPS_13), what="l'échec de l'e-mail")
+    # The system's CAs do not know this relay: nothing sent, no password given away.
+    assert (delivery.status, delivery.last_status) == ("failed", "smtp")
+    assert "CERTIFICATE_VERIFY_FAILED" in (delivery.last_error or "")
+    assert inbox.messages == [] and credentials.logins == []
+
+
+def test_smtp_credentials_are_never_sent_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("URGENCE_SMTP_USERNAME", "urgence")
+    monkeypatch.setenv("URGENCE_SMTP_PASSWORD", "mot de passe")
+    with pytest.raises(ValidationError, match="jamais en clair"):
+        Settings()
+    monkeypatch.setenv("URGENCE_SMTP_SECURITY", "starttls")
+    assert Settings().smtp_username == "urgence"
 
 
 def test_email_without_smtp_configured_fails_visibly(

@@ -11,11 +11,13 @@ import hashlib
 import hmac
 import json
 import smtplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -24,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from services.core.models import Delivery, OutboxMessage, Structure
 from services.core.outbox import dead_letter
+from services.core.settings import SmtpSecurity
 
 SIGNATURE_HEADER = "X-Urgence-Signature"
 DELIVERY_ID_HEADER = "X-Urgence-Delivery-Id"
@@ -48,6 +51,9 @@ class Transport:
     smtp_host: str | None
     smtp_port: int
     smtp_from: str
+    smtp_security: SmtpSecurity = "none"
+    smtp_ca_file: Path | None = None
+    smtp_login: tuple[str, str] | None = None  # (username, password)
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
@@ -140,12 +146,32 @@ def email_message(
     return message
 
 
+def _smtp_session(transport: Transport) -> smtplib.SMTP:
+    """A connected session, encrypted and logged in as the settings say (certificate verified)."""
+    assert transport.smtp_host is not None
+    host, port, timeout = transport.smtp_host, transport.smtp_port, transport.timeout
+    context = ssl.create_default_context(cafile=transport.smtp_ca_file)
+    if transport.smtp_security == "tls":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if transport.smtp_security == "starttls":
+            smtp.starttls(context=context)
+        if transport.smtp_login is not None:
+            smtp.login(*transport.smtp_login)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
 def send_email(address: str, delivery_id: str, payload: dict[str, Any], *, now: datetime, transport: Transport) -> str:
     if not transport.smtp_host:
         raise DeliveryError("smtp_unconfigured", "serveur SMTP non configuré (URGENCE_SMTP_HOST)")
     message = email_message(payload, delivery_id=delivery_id, sender=transport.smtp_from, recipient=address, now=now)
     try:
-        with smtplib.SMTP(transport.smtp_host, transport.smtp_port, timeout=transport.timeout) as smtp:
+        with _smtp_session(transport) as smtp:
             refused = smtp.send_message(message)
     except smtplib.SMTPResponseException as err:
         raise DeliveryError(f"smtp {err.smtp_code}", str(err.smtp_error)[:300]) from err
