@@ -27,12 +27,13 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from celery import Celery
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, seed_directory
 from services.core.alerts.notify import DELIVER_ALERT, notify
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.migrations import upgrade_to_head
 from services.core.models import DeadLetter, Delivery, Event, OutboxMessage, Structure
 from services.core.settings import Settings, get_settings
 from services.core.situations.actions import escalate_by_hand, lock_situations
@@ -93,6 +94,25 @@ def assert_signed(request: Received) -> None:
 
 
 # --- The directory -------------------------------------------------------------------------------------------
+
+
+def test_upgrading_adds_the_seed_structures_a_release_brings_and_keeps_admin_edits(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    with session_scope() as session:
+        seed_directory(session, now=utc_now())
+        session.commit()
+    configure(client, admin, EPS_13, email="eps-13@example.org")
+    with session_scope() as session:  # a code this database has never had: as if a newer seed brought it
+        session.execute(delete(Structure).where(col(Structure.code) == "mus"))
+        session.commit()
+
+    upgrade_to_head()
+
+    with session_scope() as session:
+        mus, eps = session.get(Structure, "mus"), session.get(Structure, EPS_13)
+        assert mus is not None and not mus.active and mus.updated_by == "seed"
+        assert eps is not None and eps.active and eps.email == "eps-13@example.org"
 
 
 def test_directory_is_seeded_admin_only_and_never_shows_secrets(

@@ -7,7 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from services.core.db import sqlalchemy_url
+from services.core.clock import utc_now
+from services.core.db import make_engine, session_scope, sqlalchemy_url
 from services.core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent
@@ -23,4 +24,19 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def upgrade_to_head(database_url: str | None = None) -> None:
+    """Apply the migrations, then add the directory structures a newer release's seed brings (codes not in the
+    table yet: what admins edited stays as it is)."""
     command.upgrade(alembic_config(database_url), "head")
+    _add_new_seed_structures(database_url or get_settings().require_database_url())
+
+
+def _add_new_seed_structures(database_url: str) -> None:
+    from services.core.alerts.directory import seed_directory
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with session_scope(engine) as session:
+            seed_directory(session, now=utc_now())
+            session.commit()
+    finally:
+        engine.dispose()
