@@ -14,6 +14,12 @@ SmtpSecurity = Literal["none", "starttls", "tls"]
 DEVELOPMENT_SECRET = "développement-uniquement-ne-pas-utiliser-en-production"
 
 
+def default_fiches_dir() -> Path:
+    """The project's `fiches_reflexes/`: beside `services/` in a checkout, inside it in an installed wheel."""
+    checkout = PROJECT_ROOT / "fiches_reflexes"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "fiches_reflexes"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="URGENCE_", extra="ignore")
 
@@ -21,7 +27,7 @@ class Settings(BaseSettings):
     # None: `urgence up` starts the embedded PostgreSQL / Redis under `data_dir` and sets these.
     database_url: str | None = None
     broker_url: str | None = None
-    fiches_dir: Path = PROJECT_ROOT / "fiches_reflexes"
+    fiches_dir: Path = Field(default_factory=default_fiches_dir)
 
     deadline_scan_seconds: float = Field(30.0, gt=0)
     # Outbox: rows still pending after this are published by the sweep; rows published but whose task has not
