@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -9,11 +10,14 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 5
 TYPE_BASE = "https://urgence.paris/problemes/"
 
 _STATUS_TITLES = {
@@ -173,6 +177,18 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("base de données injoignable : %s", exc.orig)
+        response = problem(503, "base de données momentanément indisponible, réessayez dans quelques secondes")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Still a problem document; the error itself is logged by the server (and never shown to the client).
+        return problem(500, "erreur interne ; elle est consignée dans les journaux du service")
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
