@@ -1,9 +1,9 @@
 """The authorization matrix: every `/v1` route × every kind of caller, own and other scope.
 
 The expected answers are written here as data (not derived from `policy.py`), from the contract: no or unknown
-token → 401; a role that may never use a route → 403; a situation or signal the caller may not see → 404 (as if
-it did not exist). Also: analysts and admins never get personal data; coordinators' personal reads and every
-action are in the audit trail."""
+token → 401; a role that may never use a route → 403; a situation or signal that exists but is not in the
+caller's scope → 403 ("a token without the right"); an id that exists nowhere → 404. Also: analysts and admins
+never get personal data; coordinators' personal reads and every action are in the audit trail."""
 
 from __future__ import annotations
 
@@ -55,13 +55,13 @@ ADMIN_ONLY = _row(403, 403, 403, 403, 403, 403, 200)
 # `{signal}`: its signal, submitted by "outreach"; `{token}`: a token to revoke.
 READS_AND_ADMIN: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("POST", "/v1/signals", SIGNAL_14, _row(202, 202, 202, 202, 202, 403, 202)),
-    ("GET", "/v1/signals/{signal}", None, _row(200, 404, 200, 404, 200, 403, 200)),
+    ("GET", "/v1/signals/{signal}", None, _row(200, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/signals/inconnu", None, _row(404, 404, 404, 404, 404, 403, 404)),
     ("GET", "/v1/queues/eps:paris-13", None, _row(403, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/queues/eps:paris-14", None, _row(403, 403, 403, 200, 200, 403, 200)),
     ("GET", "/v1/queues/mus", None, _row(403, 403, 403, 403, 200, 403, 200)),
     ("GET", "/v1/situations", None, _row(403, 403, 403, 403, 200, 403, 200)),
-    ("GET", "/v1/situations/{situation}", None, _row(403, 403, 200, 404, 200, 403, 200)),
+    ("GET", "/v1/situations/{situation}", None, _row(403, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/situations/inconnue", None, _row(403, 403, 404, 404, 404, 403, 404)),
     ("GET", "/v1/weather-plan", None, _row(200, 200, 200, 200, 200, 200, 200)),
     ("PUT", "/v1/weather-plan", {"kind": "grand_froid", "level": 1}, _row(403, 403, 403, 403, 200, 403, 200)),
@@ -98,8 +98,8 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "reopen": {"reason": "de retour dehors"},
     "merge": {"into": "{other}"},
 }
-# The lead (coord13) and the MUS act; admins see but may not act (403); the other sector does not see (404).
-ACTION_DENIED = _row(403, 403, 0, 404, 0, 403, 403)
+# The lead (coord13) and the MUS act; admins see but may not act, nor may the other sector (403).
+ACTION_DENIED = _row(403, 403, 0, 403, 0, 403, 403)
 
 
 @dataclass

@@ -78,7 +78,7 @@ def test_family_lands_in_the_queue_of_the_eps_of_the_13th(
     # Another sector's coordinator neither sees the queue nor the situation.
     other = token("coordinator", leads=["eps:paris-14"])
     assert client.get("/v1/queues/eps:paris-13", headers=other).status_code == 403
-    assert client.get(f"/v1/situations/{signal.situation_id}", headers=other).status_code == 404
+    assert client.get(f"/v1/situations/{signal.situation_id}", headers=other).status_code == 403
 
 
 def test_replayed_message_changes_nothing(client: TestClient, token: TokenFactory, wait_routed: WaitRouted) -> None:

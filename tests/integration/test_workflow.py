@@ -269,7 +269,7 @@ def test_only_the_lead_and_the_mus_act_admins_read_only(
     other_sector = token("coordinator", leads=["eps:paris-14"])
     admin = token("admin")
     analyst = token("analyst")
-    assert act(client, other_sector, situation_id, "acknowledge").status_code == 404
+    assert act(client, other_sector, situation_id, "acknowledge").status_code == 403
     assert act(client, outreach, situation_id, "acknowledge").status_code == 403
     assert act(client, analyst, situation_id, "acknowledge").status_code == 403
     refused = act(client, admin, situation_id, "acknowledge")
@@ -364,7 +364,7 @@ def test_requalify_reroutes_tightens_then_loosens_and_alerts_the_new_lead(
     assert [(d.structure_code, d.channel) for d in alerts] == [(EPS_13, "email")]
     assert alerts[0].payload["details"] == {"previous_lead": CAVS_SUD, "previous_primary_fiche": "FR00"}
     # The former lead no longer sees it; the new one does and may act.
-    assert client.get(f"/v1/situations/{situation_id}", headers=cavs).status_code == 404
+    assert client.get(f"/v1/situations/{situation_id}", headers=cavs).status_code == 403
 
     # Loosening is allowed (a human correcting a fact): back to the general procedure's deadlines from reception.
     view = ok(act(client, eps, situation_id, "requalify", {"remove_flags": ["pregnant"]}))
@@ -420,7 +420,7 @@ def test_merge_needs_the_right_to_act_on_the_target(
     source = route_one(client, outreach, wait_routed, family())  # eps:paris-13
     target = route_one(client, outreach, wait_routed, single_adult(north_of(BASE, 600)))  # cavs:sud
     answer = act(client, eps, source, "merge", {"into": target})
-    assert answer.status_code == 422  # the target is not one of its situations: as if it did not exist
+    assert answer.status_code == 403  # the target exists but is not one of its situations
     assert situation_row(source).status == "new"
 
 

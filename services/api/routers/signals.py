@@ -16,7 +16,7 @@ from services.core.access.audit import audit
 from services.core.access.policy import can_see_signal, may_read_personal_data
 from services.core.clock import utc_now
 from services.core.db import get_engine
-from services.core.errors import FieldError, InvalidInput, NotFound
+from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import Signal, Situation
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
@@ -85,8 +85,10 @@ def read_signal(
 ) -> dict[str, Any]:
     signal = session.get(Signal, signal_id)
     situation = session.get(Situation, signal.situation_id) if signal and signal.situation_id else None
-    if signal is None or not can_see_signal(principal, signal, situation):
+    if signal is None:
         raise NotFound("signalement introuvable")
+    if not can_see_signal(principal, signal, situation):
+        raise Forbidden("ce signalement n'est pas dans votre périmètre (le vôtre, ou ceux de vos pilotes)")
     personal = may_read_personal_data(principal, situation, submitted_by=signal.submitted_by)
     if personal:
         audit(

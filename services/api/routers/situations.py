@@ -108,9 +108,7 @@ def search_situations(
 def read_situation(
     situation_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(COORDINATION)]
 ) -> dict[str, Any]:
-    situation = session.get(Situation, situation_id)
-    if situation is None or not can_see_situation(principal, situation):
-        raise NotFound("situation introuvable")
+    situation = _visible(principal, session.get(Situation, situation_id))
     now = utc_now()
     personal = may_read_personal_data(principal, situation, submitted_by=None)
     if personal:
@@ -122,9 +120,17 @@ def read_situation(
 # --- Actions -------------------------------------------------------------------------------------------------
 
 
-def _checked(principal: Principal, situation: Situation | None) -> Situation:
-    if situation is None or not can_see_situation(principal, situation):
+def _visible(principal: Principal, situation: Situation | None) -> Situation:
+    """The situation if the caller may see it: 404 when there is none, 403 when it is not in its scope."""
+    if situation is None:
         raise NotFound("situation introuvable")
+    if not can_see_situation(principal, situation):
+        raise Forbidden("cette situation n'est pas dans vos pilotes")
+    return situation
+
+
+def _checked(principal: Principal, situation: Situation | None) -> Situation:
+    situation = _visible(principal, situation)
     if not can_act_on_situation(principal, situation):
         raise Forbidden("vous pouvez consulter cette situation mais pas agir dessus (pilote ou MUS seulement)")
     return situation
@@ -265,9 +271,9 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
         locked = actions.lock_situations(session, [situation_id, body.into])
         source = _checked(principal, locked.get(situation_id))
         target = locked.get(body.into)
-        if target is None or not can_see_situation(principal, target):
+        if target is None:
             raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])
-        if not can_act_on_situation(principal, target):
+        if not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
             raise Forbidden("vous ne pouvez pas agir sur la situation cible (pilote ou MUS seulement)")
         actions.merge(
             session,
