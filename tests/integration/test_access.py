@@ -152,7 +152,7 @@ class TestSignIn:
 
 
 def test_rate_limit_answers_429_with_retry_after(client: TestClient, token: TokenFactory) -> None:
-    headers = token("analyst")
+    headers = token("outreach")
     limiter = limiters()[0]
     saved = limiter.per_minute
     limiter.per_minute = 3

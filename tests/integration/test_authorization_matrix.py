@@ -63,7 +63,7 @@ READS_AND_ADMIN: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = 
     ("GET", "/v1/situations", None, _row(403, 403, 403, 403, 200, 403, 200)),
     ("GET", "/v1/situations/{situation}", None, _row(403, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/situations/inconnue", None, _row(403, 403, 404, 404, 404, 403, 404)),
-    ("GET", "/v1/weather-plan", None, _row(200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/v1/weather-plan", None, _row(200, 200, 200, 200, 200, 403, 200)),
     ("PUT", "/v1/weather-plan", {"kind": "grand_froid", "level": 1}, _row(403, 403, 403, 403, 200, 403, 200)),
     ("DELETE", "/v1/weather-plan", None, _row(403, 403, 403, 403, 204, 403, 204)),
     ("GET", "/v1/stats/semesters/2026-S1", None, _row(403, 403, 403, 403, 200, 200, 200)),
@@ -207,6 +207,9 @@ def test_the_lead_and_the_mus_act_and_every_action_is_audited(world: World) -> N
     entries = world.call("admin", "GET", "/v1/audit?situation_id={situation}&limit=500").json()["items"]
     by_action = {entry["action"]: entry for entry in entries}
     assert by_action["situation.acknowledge"]["role"] == "coordinator"
+    # The merge changed the target too: its own trail says so, and from where.
+    target = world.call("admin", "GET", f"/v1/audit?situation_id={world.other}").json()["items"]
+    assert [(e["action"], e["detail"]) for e in target] == [("situation.merged_into", {"from": world.situation})]
 
 
 def test_personal_data_and_audited_reads(world: World) -> None:

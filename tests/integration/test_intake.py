@@ -67,6 +67,8 @@ def problem_fields(answer: Any) -> set[str]:
         ({"people": {"adults": 1, "adult_genders": ["female", "male"]}}, "people"),
         ({"people": {"adults": 0}}, "people"),
         ({"location": {"lat": 48.8}}, "location"),
+        ({"location": {"lat": "48.8", "lon": 2.3}}, "location.lat"),
+        ({"location": {"lat": 48.8, "lon": True}}, "location.lon"),
         ({"location": {"lat": 48.8, "lon": 2.3, "arrondissement": 3}}, "location"),
         ({"location": {"postcode": "7501"}}, "location.postcode"),
         ({"location": {"arrondissement": 21}}, "location.arrondissement"),

@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.api.deps import SessionDep, require_roles
 from services.core.access import Principal
-from services.core.access.audit import MAX_PAGE, read_audit
+from services.core.access.audit import read_audit
 from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
 from services.core.access.users import UserError, create_user, list_users
 from services.core.clock import utc_now
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import ApiToken, User
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.timefmt import rfc3339
 
 router = APIRouter(prefix="/v1", tags=["accès"])
@@ -113,7 +114,7 @@ def get_audit(
     situation_id: str | None = None,
     signal_id: str | None = None,
     principal_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> dict[str, Any]:
     return read_audit(

@@ -24,16 +24,11 @@ from services.core.access.policy import (
 from services.core.clock import utc_now
 from services.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import OPEN_STATUSES, Situation
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
-from services.core.situations.views import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
-    SituationFilter,
-    list_situations,
-    situation_view,
-)
+from services.core.situations.views import SituationFilter, list_situations, situation_view
 from services.core.territory import default_map
 from services.core.weather import current_plan
 
@@ -283,5 +278,15 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             now=utc_now(),
             fiches=active_fiches(),
             territory_map=default_map(),
+        )
+        # The target changed too (signals, facts, deadlines): its audit trail says so.
+        audit(
+            session,
+            principal,
+            "situation.merged_into",
+            now=utc_now(),
+            client=client_address(request),
+            situation_id=target.id,
+            detail={"from": source.id},
         )
         return _commit(session, request, principal, source)

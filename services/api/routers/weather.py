@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import CurrentPrincipal, SessionDep, require_roles
+from services.api.deps import SessionDep, require_roles
 from services.core.access import Principal
 from services.core.clock import utc_now
 from services.core.timefmt import rfc3339
@@ -35,8 +35,12 @@ def _view(session: SessionDep) -> dict[str, Any]:
     return {"kind": state.kind, "level": state.level, "set_at": rfc3339(state.set_at), "set_by": state.set_by}
 
 
+# Everyone who works with signals and situations; analysts read statistics only.
+READERS = require_roles("outreach", "coordinator", "admin")
+
+
 @router.get("")
-def read_weather_plan(session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
+def read_weather_plan(session: SessionDep, _: Annotated[Principal, Depends(READERS)]) -> dict[str, Any]:
     return _view(session)
 
 

@@ -10,8 +10,6 @@ from sqlmodel import Session, col, select
 from services.core.access.principal import Principal
 from services.core.models import AuditEntry
 
-MAX_PAGE = 500
-
 
 def audit(
     session: Session,

@@ -30,8 +30,9 @@ class Location(_Strict):
     """Exactly one of: coordinates (optionally with a postcode), a postcode (optionally with an address),
     an arrondissement number."""
 
-    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+    # Numbers only (strict): "48.8" or true are not coordinates.
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, strict=True)] | None = None
     postcode: Annotated[str, StringConstraints(pattern=r"^\d{5}$")] | None = None
     address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     arrondissement: Annotated[int, Field(ge=1, le=20, strict=True)] | None = None

@@ -13,13 +13,12 @@ from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import OPEN_STATUSES, Event, Signal, Situation
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.retention import without_free_text
 from services.core.routing import DEADLINE_KINDS
 from services.core.signals.views import personal_fields
 from services.core.timefmt import rfc3339
 
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
 # Sorting key for situations with no deadline left (closed ones in filtered lists): after every real one.
 _FAR = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
 
