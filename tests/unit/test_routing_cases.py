@@ -1,8 +1,7 @@
-"""The shared routing cases (`<repo>/../shared/cases/routing-cases.json`), one test each."""
+"""The routing cases (`tests/data/routing-cases.json`, see `tests/support/cases.py`), one test each, on the engine."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,10 @@ from services.core.facts import Facts, People, WeatherPlan
 from services.core.fiches import load_fiches
 from services.core.routing import route
 from services.core.territory import Territory, default_map
+from tests.support.cases import routing_cases
 
 REPO = Path(__file__).resolve().parents[2]
-# CI puts a copy of shared/ beside the clone, as in the working tree.
-CASES_FILE = REPO.parent / "shared" / "cases" / "routing-cases.json"
-CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text("utf-8"))["cases"]
+CASES: list[dict[str, Any]] = routing_cases()
 BOOK = load_fiches(REPO / "fiches_reflexes")
 CHECKED_KEYS = {
     "status",
