@@ -211,21 +211,50 @@ def fiches_check(directory: Annotated[str | None, typer.Argument(help="Dossier d
 
 @app.command()
 def demo(
-    semester: Annotated[str, typer.Option(help="Semestre à remplir : AAAA-S1 ou AAAA-S2.")],
-    signals: Annotated[int, typer.Option(min=1, max=2_000_000, help="Nombre de signalements.")],
+    semester: Annotated[str | None, typer.Option(help="Semestre à remplir : AAAA-S1 ou AAAA-S2.")] = None,
+    signals: Annotated[int | None, typer.Option(min=1, max=2_000_000, help="Nombre de signalements.")] = None,
     seed: Annotated[int, typer.Option(help="Graine : la même graine donne les mêmes données.")] = 2026,
+    force: Annotated[
+        bool, typer.Option("--force", help="Écrit même dans une base qui contient de vrais signalements.")
+    ] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Retire tout ce que la démonstration a écrit, et rien d'autre.")
+    ] = False,
 ) -> None:
-    """Remplit la base avec un semestre synthétique réaliste (routage et suites par le vrai code)."""
+    """Remplit la base avec un semestre synthétique réaliste (routage et suites par le vrai code), marqué comme tel ;
+    refuse une base qui contient de vrais signalements, sauf avec --force ; --purge le retire."""
+    from services.core.clock import utc_now
+    from services.launcher.embedded import database_session
+
+    if purge:
+        from services.demo.purge import PurgeRefused
+        from services.demo.purge import purge as purge_demo
+
+        try:
+            with database_session() as session:
+                gone = purge_demo(session, utc_now())
+                session.commit()
+        except PurgeRefused as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(2) from err
+        typer.echo(
+            f"démonstration retirée : {gone.signals} signalements, {gone.situations} situations, {gone.events} "
+            f"événements, {gone.deliveries} alertes, {gone.outbox} lignes d'outbox ; {gone.days_recomputed} "
+            f"journées de statistiques recalculées, {gone.days_cleared} effacées"
+        )
+        return
+    if semester is None or signals is None:
+        typer.echo("--semester et --signals sont requis (ou --purge)", err=True)
+        raise typer.Exit(2)
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlalchemy import Engine
 
-    from services.core.clock import utc_now
     from services.core.errors import InvalidInput
     from services.core.procedures import active_fiches
     from services.core.stats.semesters import Semester
     from services.core.territory import default_map
     from services.demo.semester import DemoError, run
-    from services.launcher.embedded import database_session
 
     try:
         which = Semester.parse(semester)
@@ -248,6 +277,7 @@ def demo(
                 fiches=fiches,
                 territory_map=territory_map,
                 progress=lambda n: progress.advance(task, n),
+                force=force,
             )
     except ValueError as err:
         typer.echo(str(err), err=True)
@@ -257,7 +287,8 @@ def demo(
         raise typer.Exit(1) from err
     typer.echo(
         f"{result.signals} signalements, {result.situations} situations, {result.actions} actions, "
-        f"{result.escalations} escalades ; {result.days_rolled} journées agrégées pour les statistiques"
+        f"{result.escalations} escalades ; {result.days_rolled} journées agrégées pour les statistiques "
+        "(données marquées « démonstration » : `urgence demo --purge` les retire)"
     )
 
 

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 from unittest import mock
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Boolean, Connection, event, inspect, literal_column, text
 from sqlalchemy.engine import FrozenResult, Result
-from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlmodel import Session, col
 
@@ -252,6 +252,28 @@ def scan_skipping_sectors(session: Session, others: Collection[str]) -> Callable
             active[0] = False
 
     return restricted
+
+
+def write_as_demo(session: Session) -> None:
+    """Every row the session inserts into the marked tables (signals, situations, events, deliveries, outbox)
+    carries `demo = true`: the column's default reads this setting (migration 0005), so the real code paths
+    mark what they write without knowing of the demo. Set per transaction (`SET LOCAL`): a pooled connection
+    never carries it to anyone else."""
+
+    @event.listens_for(session, "after_begin")
+    def _mark(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+        connection.execute(text("SET LOCAL urgence.demo = 'on'"))
+
+
+def only_demo_situations(session: Session) -> None:
+    """The session's queries of situations see only the demo's own: its signals never join a real situation and
+    its deadline scan never escalates one, even in a database that holds real data (`urgence demo --force`)."""
+    demo_only = with_loader_criteria(Situation, literal_column("situations.demo", Boolean))
+
+    @event.listens_for(session, "do_orm_execute")
+    def _restrict(state: ORMExecuteState) -> None:
+        if state.is_select and not state.is_column_load and not state.is_relationship_load:
+            state.statement = state.statement.options(demo_only)
 
 
 def synchronous_commit_off(session: Session) -> None:

@@ -42,12 +42,15 @@ from services.core.territory import SECTORS, TerritoryMap
 from services.demo.driver import (
     Driver,
     SeededIds,
+    only_demo_situations,
     read_reference_tables_once,
     scan_skipping_sectors,
     synchronous_commit_off,
+    write_as_demo,
 )
 from services.demo.parallel import DemoError, in_processes
 from services.demo.places import random_point
+from services.demo.purge import real_signals
 
 # How often the scheduler looks for overdue deadlines (URGENCE_DEADLINE_SCAN_SECONDS, default): an overdue
 # deadline is found at the first multiple of this after it passes.
@@ -445,7 +448,9 @@ def _simulate(
     progress: Callable[[int], None],
 ) -> DemoResult:
     with Session(engine, expire_on_commit=False) as session, ids.installed():
+        write_as_demo(session)
         synchronous_commit_off(session)
+        only_demo_situations(session)
         read_reference_tables_once(session)
         driver = Driver(session, fiches, territory_map, sole_writer=True)
         try:
@@ -490,13 +495,22 @@ def run(
     territory_map: TerritoryMap,
     progress: Callable[[int], None] = lambda _: None,
     workers: int | None = None,
+    force: bool = False,
 ) -> DemoResult:
     """Fill the semester (each worker commits as it goes, every `COMMIT_EVERY` signals), then roll up its closed
-    days. Raises ValueError (message in French) when there is nothing to do, DemoError when a worker failed."""
+    days. Raises ValueError (message in French) when there is nothing to do or the database holds real signals
+    (unless `force`), DemoError when a worker failed. Everything written is marked (`write_as_demo`)."""
     until = min(semester.end, now).astimezone(UTC)
     planned = plan(semester, count, seed, until)
     ids = run_ids(semester, count, seed)
     with Session(engine) as session:
+        real = real_signals(session)
+        if real and not force:
+            raise ValueError(
+                f"cette base contient {real} signalement(s) qui ne viennent pas de la démonstration : elle n'y "
+                "écrit pas (une base vide, ou --force pour y mêler des données synthétiques, marquées et "
+                "retirées ensuite par `urgence demo --purge`)"
+            )
         if session.get(Signal, ids.id_for("s0")) is not None:
             raise ValueError(
                 f"cette base contient déjà cette démonstration ({semester.code}, {count} signalements, graine "

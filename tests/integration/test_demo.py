@@ -1,6 +1,8 @@
 """`urgence demo` (services.demo) on small semesters in the test database: the same seed gives the same data,
 whatever the number of worker processes; every fiche and every outcome appears; escalations happen; signals are
-spread over the semester, more in winter; nothing written for a broker is left to send."""
+spread over the semester, more in winter; nothing written for a broker is left to send. Everything it writes is
+marked, a database holding real signals is refused unless forced, and the purge removes what it wrote and
+nothing else."""
 
 from __future__ import annotations
 
@@ -10,13 +12,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from services.cli import app
+from services.core.alerts.directory import seed_directory
 from services.core.db import get_engine, session_scope
 from services.core.procedures import active_fiches
 from services.core.situations.actions import OUTCOMES
 from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
 from services.core.territory import default_map
+from services.demo.driver import Driver
+from services.demo.purge import PURGE_ACTOR, PurgeRefused, purge
 from services.demo.semester import DemoResult, plan, run, share_out
 from tests.integration.conftest import TABLES
 
@@ -25,7 +32,7 @@ S1 = Semester(2026, 1)
 FICHES = tuple(f"FR{n:02d}" for n in range(15))
 
 
-def fill(count: int, seed: int, workers: int) -> DemoResult:
+def fill(count: int, seed: int, workers: int, force: bool = False) -> DemoResult:
     return run(
         get_engine(),
         S1,
@@ -35,6 +42,7 @@ def fill(count: int, seed: int, workers: int) -> DemoResult:
         fiches=active_fiches(),
         territory_map=default_map(),
         workers=workers,
+        force=force,
     )
 
 
@@ -140,3 +148,137 @@ def test_a_large_plan_is_skewed_to_winter_and_to_the_north_and_east() -> None:
     halves = share_out(planned, default_map(), workers=2)
     assert not set(halves[0].sectors) & set(halves[1].sectors)
     assert abs(len(halves[0].signals) - len(halves[1].signals)) < 1_000
+
+
+# ----------------------------------------------------------------------------------- marker, refusal, purge
+
+MARKED = ("signals", "situations", "events", "deliveries", "outbox")
+
+
+def reachable_directory() -> None:
+    """Every structure of the seed reachable by e-mail, so that routing and escalations write alerts."""
+    with session_scope() as session:
+        seed_directory(session, now=NOW)
+        session.execute(text("UPDATE structures SET active = true, email = 'alertes@example.org'"))
+        session.commit()
+
+
+def real_situation(when: datetime) -> tuple[str, str]:
+    """A signal and its situation written as the API and the workers would (not by the demo): (signal, situation)."""
+    with session_scope() as session:
+        driver = Driver(session, active_fiches(), default_map(), actor="maraude-18")
+        signal_id, situation_id = driver.signal(when, point=(48.8925, 2.3444), people={"adults": 2, "children": 1})
+        session.commit()
+    assert situation_id is not None
+    return signal_id, situation_id
+
+
+def real_rows() -> dict[str, Any]:
+    return {
+        "counts": {table: rows(f"SELECT count(*) FROM {table} WHERE NOT demo")[0][0] for table in MARKED},
+        "situations": rows(
+            "SELECT id, status, escalation_level, signal_count, next_deadline FROM situations"
+            " WHERE NOT demo ORDER BY id"
+        ),
+        "events": rows("SELECT id, type, at FROM events WHERE NOT demo ORDER BY id"),
+    }
+
+
+def test_everything_the_demo_writes_is_marked() -> None:
+    reachable_directory()
+    result = fill(150, seed=3, workers=2)
+    assert result.signals == 150
+    for table in MARKED:
+        assert rows(f"SELECT count(*) FILTER (WHERE demo), count(*) FILTER (WHERE NOT demo) FROM {table}")[0][0] > 0
+        assert rows(f"SELECT count(*) FROM {table} WHERE NOT demo") == [(0,)], table
+    # The marker never leaks to another connection of the pool: what is written afterwards is real.
+    real_situation(datetime.fromisoformat("2026-10-20T22:00:00+02:00"))
+    assert rows("SELECT count(*) FROM signals WHERE NOT demo") == [(1,)]
+    assert rows("SELECT count(*) FROM situations WHERE NOT demo") == [(1,)]
+
+
+def test_a_database_with_real_signals_is_refused_unless_forced_and_the_purge_leaves_only_them() -> None:
+    reachable_directory()
+    # A real household in the 18th early in the semester: its deadlines pass while the demo simulates the
+    # semester, in a sector the demo fills.
+    real_signal, real = real_situation(datetime.fromisoformat("2026-01-03T21:00:00+01:00"))
+    before, figures_before = real_rows(), figures()
+    assert before["counts"]["outbox"] > 0 and before["counts"]["deliveries"] > 0
+
+    with pytest.raises(ValueError, match="1 signalement\\(s\\) qui ne viennent pas de la démonstration"):
+        fill(150, seed=4, workers=2)
+    assert rows("SELECT count(*) FROM signals") == [(1,)]  # refused before writing anything
+
+    result = fill(150, seed=4, workers=2, force=True)
+    assert result.signals == 150
+    # Forced in, the demo still leaves real data alone: its scan does not escalate the real situation, no demo
+    # signal joins it, nothing real is rewritten.
+    assert real_rows() == before
+    assert rows(f"SELECT count(*) FROM signals WHERE situation_id = '{real}'") == [(1,)]
+
+    # Someone (the real code, outside the demo) acts on a demo situation: that belongs to the demo too.
+    demo_situation = rows(
+        "SELECT id FROM situations WHERE demo AND status IN ('new', 'acknowledged', 'in_progress') "
+        "AND NOT ('manual' = ANY (escalation_reasons)) ORDER BY id LIMIT 1"
+    )[0][0]
+    with session_scope() as session:
+        Driver(session, active_fiches(), default_map(), actor="mus").escalate(demo_situation, NOW)
+        session.commit()
+    assert rows(f"SELECT count(*) FROM deliveries WHERE NOT demo AND situation_id = '{demo_situation}'")[0][0] > 0
+    assert rows("SELECT count(*) FROM stats_daily")[0][0] > 0
+
+    with session_scope() as session:
+        gone = purge(session, NOW)
+        session.commit()
+    assert gone.signals == 150 and gone.situations == result.situations
+    assert gone.events > 0 and gone.deliveries > 0 and gone.outbox > 0 and gone.days_recomputed > 0
+    assert real_rows() == before
+    assert rows("SELECT id FROM signals") == [(real_signal,)]
+    for table in MARKED:
+        assert rows(f"SELECT count(*) FROM {table} WHERE demo") == [(0,)], table
+    assert rows(f"SELECT count(*) FROM events WHERE situation_id = '{demo_situation}'") == [(0,)]
+    # The figures are those of the real data alone, from the recomputed rollups.
+    assert figures() == figures_before
+    assert rows("SELECT min(day) FROM stats_daily")[0][0] is not None
+    # The audit log is not edited; it says what the purge removed.
+    assert rows("SELECT actor, action, detail->>'signals' FROM audit_log") == [(PURGE_ACTOR, "demo.purge", "150")]
+
+
+def test_the_purge_refuses_when_real_signals_joined_demo_situations_and_clears_rollups_of_a_demo_database() -> None:
+    fill(150, seed=6, workers=1)
+    real_signal, _ = real_situation(datetime.fromisoformat("2026-10-20T22:00:00+02:00"))
+    demo_situation = rows("SELECT id FROM situations WHERE demo ORDER BY id LIMIT 1")[0][0]
+    with get_engine().begin() as connection:
+        connection.execute(
+            text("UPDATE signals SET situation_id = :situation WHERE id = :signal"),
+            {"situation": demo_situation, "signal": real_signal},
+        )
+    with session_scope() as session, pytest.raises(PurgeRefused, match=demo_situation):
+        purge(session, NOW)
+    assert rows("SELECT count(*) FROM signals WHERE demo") == [(150,)]
+
+    with get_engine().begin() as connection:  # the real household leaves: only the demo is left
+        for table in MARKED:
+            connection.execute(text(f"DELETE FROM {table} WHERE NOT demo"))
+    with session_scope() as session:
+        gone = purge(session, NOW)
+        session.commit()
+    assert gone.days_recomputed == 0 and gone.days_cleared == 181
+    for table in (*MARKED, "stats_daily"):
+        assert rows(f"SELECT count(*) FROM {table}") == [(0,)], table
+    assert figures()["signals_received"] == 0
+
+
+def test_the_command_refuses_a_real_database_and_purges_with_a_french_summary() -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["demo"])
+    assert missing.exit_code == 2 and "--semester et --signals sont requis" in missing.output
+    real_situation(datetime.fromisoformat("2026-01-03T21:00:00+01:00"))
+    refused = runner.invoke(app, ["demo", "--semester", "2026-S1", "--signals", "20"])
+    assert refused.exit_code == 2, refused.output
+    assert "ne viennent pas de la démonstration" in refused.output and "--force" in refused.output
+    assert rows("SELECT count(*) FROM signals") == [(1,)]
+    purged = runner.invoke(app, ["demo", "--purge"])
+    assert purged.exit_code == 0, purged.output
+    assert "démonstration retirée : 0 signalements, 0 situations" in purged.output
+    assert rows("SELECT count(*) FROM signals WHERE NOT demo") == [(1,)]
