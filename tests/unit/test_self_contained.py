@@ -11,6 +11,7 @@ The patterns are written so that this file does not match them itself.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -67,3 +68,16 @@ def test_no_tracked_file_reads_or_names_a_path_outside_the_repository() -> None:
             continue
         found.extend(outside_references(name, path.read_bytes().decode("utf-8", errors="replace")))
     assert not found, "des fichiers suivis visent un chemin hors du dépôt :\n" + "\n".join(found)
+
+
+def test_the_repository_carries_its_documentation() -> None:
+    contract = (REPO / "docs/contract/api-v1.md").read_text("utf-8")
+    assert contract.startswith("# Public contract, version 1") and "## Additions in 1.1" in contract
+    assert (REPO / "docs/contract/pages-v1.md").read_text("utf-8").startswith("# Web pages, version 1")
+    assert "## The fiches" in (REPO / "docs/reference/fiches-reflexes.md").read_text("utf-8")
+    assert "## Invariants" in (REPO / "docs/architecture.md").read_text("utf-8")
+    # The polygons shipped are the ones the reference describes, credited: the documented digest is theirs.
+    polygons = REPO / "services/core/data/paris-arrondissements.geojson"
+    reference = (REPO / "docs/reference/README.md").read_text("utf-8")
+    assert hashlib.sha256(polygons.read_bytes()).hexdigest() in reference
+    assert "Ville de Paris" in reference and "ODbL" in reference
