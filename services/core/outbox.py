@@ -8,19 +8,24 @@ delivery changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import TextClause, and_, bindparam, or_, text, update
+from sqlalchemy import ColumnElement, TextClause, and_, bindparam, insert, or_, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from services.core.models import DeadLetter, OutboxMessage
 
-# Work kinds, as the workers name their tasks.
+# Every task's name, here once: core writes the outbox ones (and names the scan's dead letters), the workers'
+# registry (`services/workers/registry.py`) binds each to its queue, its code and its give-up.
 ROUTE_SIGNAL = "urgence.route_signal"
+DELIVER_ALERT = "urgence.deliver_alert"
+SCAN_DEADLINES = "urgence.scan_deadlines"
+ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
+ERASE_EXPIRED = "urgence.erase_expired_personal_data"
 QUEUE_ROUTING = "routing"
 QUEUE_NOTIFICATIONS = "notifications"
 QUEUE_MAINTENANCE = "maintenance"
@@ -103,22 +108,42 @@ def claim_for_publishing(
     return [Due(row.id, row.task, row.queue, row.payload, row.publish_count - 1) for row in rows]
 
 
-def mark_done(session: Session, outbox_id: int | None, now: datetime) -> None:
+def _unfinished(outbox_id: int, item: Mapping[str, str] | None) -> ColumnElement[bool]:
+    """The row `outbox_id`, not yet done, and (with `item`) written for that very item: a message naming
+    someone else's row never finishes it."""
+    where = and_(col(OutboxMessage.id) == outbox_id, col(OutboxMessage.done_at).is_(None))
+    for key, value in (item or {}).items():
+        where = and_(where, OutboxMessage.payload[key].astext == value)
+    return where
+
+
+def mark_done(session: Session, outbox_id: int | None, now: datetime, *, item: Mapping[str, str] | None = None) -> bool:
+    """Finish the row; False when it was finished already (by another copy of its message, or a give-up)."""
+    if outbox_id is None:
+        return True
+    # On the connection: a plain UPDATE, without the ORM's bookkeeping for objects it may have loaded.
+    finished = session.connection().execute(
+        update(OutboxMessage).where(_unfinished(outbox_id, item)).values(done_at=now)
+    )
+    return finished.rowcount == 1
+
+
+def mark_retrying(
+    session: Session, outbox_id: int | None, now: datetime, error: str, *, item: Mapping[str, str] | None = None
+) -> None:
+    """A retry of this row's task is on its way: the sweep need not publish it again before it comes."""
     if outbox_id is None:
         return
-    # On the connection: a plain UPDATE, without the ORM's bookkeeping for objects it may have loaded.
     session.connection().execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == outbox_id, col(OutboxMessage.done_at).is_(None))
-        .values(done_at=now)
+        update(OutboxMessage).where(_unfinished(outbox_id, item)).values(published_at=now, last_error=error[:2000])
     )
 
 
 def dead_letter(
     session: Session, *, task: str, payload: dict[str, Any], error: str, now: datetime, outbox_id: int | None
-) -> DeadLetter:
-    """Keep a task that keeps failing for people to look at; its outbox row is finished so it stops retrying."""
-    letter = DeadLetter(task=task, payload=payload, error=error[:4000], created_at=now, outbox_id=outbox_id)
-    session.add(letter)
-    mark_done(session, outbox_id, now)
-    return letter
+) -> None:
+    """Keep a task that kept failing for people to look at (the caller finishes its outbox row: `mark_done`).
+    A plain INSERT: writing it never depends on loading anything."""
+    session.connection().execute(
+        insert(DeadLetter).values(task=task, payload=payload, error=error[:4000], created_at=now, outbox_id=outbox_id)
+    )

@@ -9,14 +9,25 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
-from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
+from services.core.outbox import (
+    ERASE_EXPIRED,
+    QUEUE_MAINTENANCE,
+    QUEUE_NOTIFICATIONS,
+    QUEUE_ROUTING,
+    ROLLUP_CLOSED_DAYS,
+    SCAN_DEADLINES,
+)
 from services.core.settings import Settings, get_settings
 
-ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
-ERASE_EXPIRED = "urgence.erase_expired_personal_data"
-SCAN_DEADLINES = "urgence.scan_deadlines"
-DELIVER_ALERT = "urgence.deliver_alert"  # = services.core.alerts.notify.DELIVER_ALERT (core names the outbox task)
 QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Each task to its queue, as the registry declares it (imported here, when the app is configured: the
+    registry declares its tasks on this app)."""
+    from services.workers.registry import SPECS
+
+    return {name: {"queue": spec.queue} for name, spec in SPECS.items()}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -41,12 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": QUEUE_ROUTING,
         # Each queue its own exchange and key: a shared default binding would copy every message to every queue.
         "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
-        "task_routes": {
-            ROLLUP_CLOSED_DAYS: {"queue": QUEUE_MAINTENANCE},
-            ERASE_EXPIRED: {"queue": QUEUE_MAINTENANCE},
-            SCAN_DEADLINES: {"queue": QUEUE_MAINTENANCE},
-            DELIVER_ALERT: {"queue": QUEUE_NOTIFICATIONS},
-        },
+        "task_routes": task_routes(),
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
         "timezone": "Europe/Paris",

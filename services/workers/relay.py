@@ -6,6 +6,11 @@ publishes them in a batch and marks them published. When no notification comes i
 `outbox_sweep_seconds`: that sweep catches rows whose notification was missed and rows published long ago but
 never finished (a broker that lost its messages). The API never talks to the broker: a broker outage delays
 work, never an answer.
+
+One row never stops the others: a row published `outbox_max_attempts` times without being finished, or whose
+message cannot even be built, is given up on its own (`runner.abandon`: its own transactions, a dead letter,
+its item flagged) after the batch is committed; only the broker or the database being out of reach stops a
+batch (it rolls back, and is tried again).
 """
 
 from __future__ import annotations
@@ -15,19 +20,16 @@ import threading
 from datetime import datetime, timedelta
 
 import psycopg
-from kombu import Producer
-from kombu.exceptions import KombuError
+from kombu.exceptions import EncodeError, KombuError
+from kombu.messaging import Producer
 from redis.exceptions import RedisError
-from sqlmodel import Session
 
-from services.core.alerts.delivery import mark_failed
-from services.core.alerts.notify import DELIVER_ALERT
 from services.core.clock import utc_now
 from services.core.db import session_scope, sqlalchemy_url
-from services.core.outbox import NOTIFY_CHANNEL, ROUTE_SIGNAL, Due, claim_for_publishing, dead_letter
+from services.core.outbox import NOTIFY_CHANNEL, Due, claim_for_publishing
 from services.core.settings import get_settings
-from services.core.signals.dispatch import flag_routing_failure
 from services.workers.celery_app import QUEUES, celery_app
+from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -37,22 +39,14 @@ MAX_PAUSE_SECONDS = 10.0
 MAX_WAIT_SECONDS = 1.0
 
 
-def _give_up(session: Session, message: Due, now: datetime) -> None:
-    """Published again and again, never finished: a dead letter, and the item it was for says so."""
-    error = f"toujours pas traité après {message.publish_count} publications"
-    dead_letter(session, task=message.task, payload=message.payload, error=error, now=now, outbox_id=message.id)
-    if message.task == ROUTE_SIGNAL:
-        flag_routing_failure(session, message.payload["signal_id"], error)
-    elif message.task == DELIVER_ALERT:
-        mark_failed(session, message.payload["delivery_id"], error)
-
-
 def publish_due() -> int:
     """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
-    unpublished (its transaction rolls back) and propagates."""
+    unpublished (its transaction rolls back) and propagates; a row that cannot be published, or was published
+    too often, is given up on by itself."""
     settings = get_settings()
     now = utc_now()
     redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
+    given_up: list[tuple[Due, str]] = []
     with session_scope() as session, celery_app.producer_or_acquire() as producer:
         due = claim_for_publishing(
             session,
@@ -65,17 +59,31 @@ def publish_due() -> int:
             return 0
         for message in due:
             if message.publish_count >= settings.outbox_max_attempts:
-                _give_up(session, message, now)
+                given_up.append((message, f"toujours pas traité après {message.publish_count} publications"))
                 continue
-            celery_app.send_task(
-                message.task,
-                kwargs={**message.payload, "outbox_id": message.id},
-                queue=message.queue,
-                producer=producer,
-                retry=False,
-            )
+            try:
+                celery_app.send_task(
+                    message.task,
+                    kwargs={**message.payload, "outbox_id": message.id},
+                    queue=message.queue,
+                    producer=producer,
+                    retry=False,
+                )
+            except (EncodeError, TypeError, ValueError) as err:  # this row's message, not the broker
+                given_up.append((message, f"message impossible à publier : {type(err).__name__}: {err}"))
         session.commit()
-        return len(due)
+    for message, error in given_up:
+        _give_up(message, error, now)
+    return len(due)
+
+
+def _give_up(message: Due, error: str, now: datetime) -> None:
+    """Published again and again, never finished: a dead letter, and the item it was for says so. A failure here
+    is this row's alone: logged, and the row comes back at a later sweep (it stays unfinished)."""
+    try:
+        abandon(message.task, message.payload, error, outbox_id=message.id, now=now)
+    except Exception:
+        log.exception("abandon impossible de la ligne d'outbox %s, nouvel essai plus tard", message.id)
 
 
 def _empty_queues(producer: Producer) -> list[str]:

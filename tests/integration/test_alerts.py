@@ -30,11 +30,12 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, seed_directory
-from services.core.alerts.notify import DELIVER_ALERT, notify
+from services.core.alerts.notify import notify
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.migrations import upgrade_to_head
 from services.core.models import DeadLetter, Delivery, Event, OutboxMessage, Structure
+from services.core.outbox import DELIVER_ALERT
 from services.core.settings import Settings, get_settings
 from services.core.situations.actions import escalate_by_hand, lock_situations
 from services.core.territory import SECTORS, default_map
@@ -297,7 +298,7 @@ def test_a_receiver_that_always_fails_ends_as_a_dead_letter_admins_see(
 
 
 def test_the_backoff_grows_is_capped_and_stays_under_the_visibility_timeout() -> None:
-    from services.core.alerts.delivery import backoff_seconds
+    from services.workers.runner import backoff_seconds
 
     waits = [backoff_seconds(n, base=5, cap=60, visibility_timeout=120) for n in range(10)]
     assert waits == [5, 10, 20, 40, 60, 60, 60, 60, 60, 60]

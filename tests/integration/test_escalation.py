@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from services.core.db import session_scope
+from services.core.outbox import SCAN_DEADLINES
 from services.core.settings import get_settings
 from services.core.situations.actions import lock_situations
 from services.core.situations.deadlines import ScanResult, scan_deadlines
-from services.workers.celery_app import SCAN_DEADLINES, celery_app
+from services.workers.celery_app import celery_app
 from services.workers.tasks import scan_deadlines_task
 from tests.integration.conftest import TokenFactory
 from tests.integration.test_workflow_helpers import (

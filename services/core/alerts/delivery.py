@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from services.core.models import Delivery, OutboxMessage, Structure
-from services.core.outbox import dead_letter
+from services.core.models import Delivery, Structure
+from services.core.outbox import mark_done, mark_retrying
 from services.core.settings import SmtpSecurity
 
 SIGNATURE_HEADER = "X-Urgence-Signature"
@@ -184,17 +184,7 @@ def send_email(address: str, delivery_id: str, payload: dict[str, Any], *, now: 
 
 def _mark_done(session: Session, outbox_id: int | None, delivery_id: str, now: datetime) -> None:
     """Finish the outbox row this message came from, if it is this delivery's (never someone else's row)."""
-    if outbox_id is None:
-        return
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == outbox_id,
-            col(OutboxMessage.done_at).is_(None),
-            OutboxMessage.payload["delivery_id"].astext == delivery_id,
-        )
-        .values(done_at=now)
-    )
+    mark_done(session, outbox_id, now, item={"delivery_id": delivery_id})
 
 
 Outcome = Literal["delivered", "failed", "already_done", "busy", "missing", "inactive"]
@@ -262,16 +252,7 @@ def attempt_delivery(
         delivery.last_status, delivery.last_error = err.status, err.detail[:2000]
         session.add(delivery)
         # A retry is on its way: the sweep need not republish this row before it comes.
-        if outbox_id is not None:
-            session.execute(
-                update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.id) == outbox_id,
-                    col(OutboxMessage.done_at).is_(None),
-                    OutboxMessage.payload["delivery_id"].astext == delivery_id,
-                )
-                .values(published_at=now, last_error=str(err)[:2000])
-            )
+        mark_retrying(session, outbox_id, now, str(err), item={"delivery_id": delivery_id})
         return Attempt("failed", err.status, err.detail)
     delivery.status, delivery.last_status, delivery.last_error = "delivered", status, None
     delivery.delivered_at = now
@@ -280,44 +261,35 @@ def attempt_delivery(
     return Attempt("delivered", status)
 
 
-def give_up(session: Session, delivery_id: str, *, task: str, error: str, now: datetime, outbox_id: int | None) -> None:
-    """The last retry failed: the delivery is `failed` and a dead letter shows it to admins."""
-    delivery = session.exec(select(Delivery).where(col(Delivery.id) == delivery_id).with_for_update()).first()
-    if delivery is None or delivery.status != "pending":
-        _mark_done(session, outbox_id, delivery_id, now)
-        return
-    delivery.status = "failed"
-    session.add(delivery)
-    dead_letter(
-        session,
-        task=task,
-        # Ids and codes only: what an admin needs to find the alert, no personal data.
-        payload={
-            "delivery_id": delivery.id,
-            "situation_id": delivery.situation_id,
-            "structure": delivery.structure_code,
-            "channel": delivery.channel,
-            "kind": delivery.kind,
-            "attempts": delivery.attempts,
-        },
-        error=error,
-        now=now,
-        outbox_id=outbox_id,
+def give_up(session: Session, delivery_id: str, error: str) -> dict[str, Any] | None:
+    """Sending is abandoned (retries exhausted, or its message published too often): the delivery is `failed`,
+    and the ids and codes an admin needs to find the alert come back for its dead letter (no personal data).
+    None when the delivery is no longer pending (or gone): nothing to give up. A plain UPDATE by id: it works
+    even on a row the ORM could not load. The receiver's last answer stays in `last_error` when there was one."""
+    failed = (
+        session.connection()
+        .execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery_id, col(Delivery.status) == "pending")
+            .values(status="failed", last_error=func.coalesce(col(Delivery.last_error), error[:2000]))
+            .returning(
+                col(Delivery.id),
+                col(Delivery.situation_id),
+                col(Delivery.structure_code),
+                col(Delivery.channel),
+                col(Delivery.kind),
+                col(Delivery.attempts),
+            )
+        )
+        .first()
     )
-
-
-def mark_failed(session: Session, delivery_id: str, error: str) -> None:
-    """The outbox sweep gave up on the message (published too many times, never finished): say so on the
-    delivery too (the sweep writes the dead letter)."""
-    session.execute(
-        update(Delivery)
-        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == "pending")
-        .values(status="failed", last_error=error[:2000])
-    )
-
-
-def backoff_seconds(retries: int, *, base: float, cap: float, visibility_timeout: float) -> float:
-    """Wait before retry number `retries + 1`: base × 2^retries, capped, and under half the broker's visibility
-    timeout (a retry held longer in a worker would be redelivered by Redis and run twice)."""
-    limit = min(cap, visibility_timeout / 2)
-    return float(min(base * 2 ** min(retries, 30), limit))
+    if failed is None:
+        return None
+    return {
+        "delivery_id": failed.id,
+        "situation_id": failed.situation_id,
+        "structure": failed.structure_code,
+        "channel": failed.channel,
+        "kind": failed.kind,
+        "attempts": failed.attempts,
+    }

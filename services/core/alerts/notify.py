@@ -18,12 +18,11 @@ from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import partner_code
 from services.core.models import Delivery, Event, Situation, Structure
-from services.core.outbox import QUEUE_NOTIFICATIONS, enqueue
+from services.core.outbox import DELIVER_ALERT, QUEUE_NOTIFICATIONS, enqueue
 from services.core.procedures import active_fiches
 from services.core.routing import DEADLINE_KINDS
 from services.core.timefmt import rfc3339
 
-DELIVER_ALERT = "urgence.deliver_alert"
 CHANNELS: tuple[str, ...] = ("webhook", "email")
 
 

@@ -14,9 +14,11 @@ OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
 _OPEN_SQL = "status IN ('new', 'acknowledged', 'in_progress')"
 # Predicates of the deadline scan's partial indexes; the scan's queries use these very texts so that the
 # planner can prove they imply the index predicate (a bound parameter would defeat the partial index).
-ACK_PENDING = f"{_OPEN_SQL} AND acknowledged_at IS NULL AND NOT ('ack_overdue' = ANY (escalation_reasons))"
-CONTACT_PENDING = f"{_OPEN_SQL} AND first_contact_at IS NULL AND contact_overdue_at IS NULL"
-RESOLVE_PENDING = f"{_OPEN_SQL} AND NOT ('resolve_overdue' = ANY (escalation_reasons))"
+# A situation the scan set aside (`scan_error`: it could not handle it) is in none of them.
+_SCANNED_SQL = f"{_OPEN_SQL} AND scan_error IS NULL"
+ACK_PENDING = f"{_SCANNED_SQL} AND acknowledged_at IS NULL AND NOT ('ack_overdue' = ANY (escalation_reasons))"
+CONTACT_PENDING = f"{_SCANNED_SQL} AND first_contact_at IS NULL AND contact_overdue_at IS NULL"
+RESOLVE_PENDING = f"{_SCANNED_SQL} AND NOT ('resolve_overdue' = ANY (escalation_reasons))"
 
 
 class Situation(SQLModel, table=True):
@@ -95,6 +97,8 @@ class Situation(SQLModel, table=True):
     last_lat: float | None = None
     last_lon: float | None = None
     merged_into: str | None = Field(default=None, max_length=36)
+    # Why the deadline scan set this situation aside (it could not handle it; a dead letter says more).
+    scan_error: str | None = None
 
 
 class Event(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.core.facts import WeatherPlan, facts_from_json
@@ -77,8 +78,11 @@ def route_signal(
 
 
 def flag_routing_failure(session: Session, signal_id: str, error: str) -> None:
-    """Routing keeps failing: say so on the signal (it stays `received`, visible to people), never drop it."""
-    signal = session.get(Signal, signal_id)
-    if signal is not None and signal.status == "received":
-        signal.routing_error = error[:2000]
-        session.add(signal)
+    """Routing keeps failing: say so on the signal (it stays `received`, visible to people), never drop it. A
+    plain UPDATE by id, never loading the row: the signal may be one the ORM cannot read (that may be why
+    routing failed)."""
+    session.connection().execute(
+        update(Signal)
+        .where(col(Signal.id) == signal_id, col(Signal.status) == "received")
+        .values(routing_error=error[:2000])
+    )

@@ -1,0 +1,121 @@
+"""Every task the workers run, declared once: its name, its queue, its retries and what giving up on it writes.
+
+The tasks (`tasks.py`) are declared with `outbox_task` / `scheduled_task`, the runner (`runner.py`) reads their
+retries and give-up from here, and the relay gives up on a message through the same give-up (`runner.abandon`).
+The names themselves live in `services/core/outbox.py`: core writes the outbox rows that name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+
+from celery import Task
+from sqlmodel import Session
+
+from services.core.alerts import delivery
+from services.core.outbox import (
+    DELIVER_ALERT,
+    ERASE_EXPIRED,
+    QUEUE_MAINTENANCE,
+    QUEUE_NOTIFICATIONS,
+    QUEUE_ROUTING,
+    ROLLUP_CLOSED_DAYS,
+    ROUTE_SIGNAL,
+    SCAN_DEADLINES,
+)
+from services.core.settings import Settings
+from services.core.signals.dispatch import flag_routing_failure
+from services.workers.celery_app import celery_app
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+# Say on the item a piece of work was for that it was abandoned (a plain UPDATE by id: the item may be a row the
+# ORM cannot read) and return the dead letter's payload, ids and codes only; None when the item needs none
+# (already done, or gone): its outbox row is then only finished.
+GiveUp = Callable[[Session, Mapping[str, Any], str, datetime], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Retries:
+    """`limit` retries, the n-th after min(base × 2^n, cap) seconds (and under the visibility timeout)."""
+
+    limit: int
+    base: float
+    cap: float
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    queue: str
+    # Outbox work (None: a scheduled task, run again by the scheduler, never dead-lettered). Read from the
+    # settings when the task runs, so that tests and operators can change them.
+    retries: Callable[[Settings], Retries] | None = None
+    give_up: GiveUp | None = None
+
+
+def _flag_signal(session: Session, payload: Mapping[str, Any], error: str, now: datetime) -> dict[str, Any]:
+    signal_id = str(payload["signal_id"])
+    flag_routing_failure(session, signal_id, error)
+    return {"signal_id": signal_id}
+
+
+def _fail_delivery(session: Session, payload: Mapping[str, Any], error: str, now: datetime) -> dict[str, Any] | None:
+    return delivery.give_up(session, str(payload["delivery_id"]), error)
+
+
+ROUTING = TaskSpec(
+    ROUTE_SIGNAL,
+    QUEUE_ROUTING,
+    retries=lambda settings: Retries(settings.task_max_retries, base=1, cap=30),
+    give_up=_flag_signal,
+)
+ALERT = TaskSpec(
+    DELIVER_ALERT,
+    QUEUE_NOTIFICATIONS,
+    retries=lambda settings: Retries(
+        settings.alert_max_retries, base=settings.alert_backoff_base_seconds, cap=settings.alert_backoff_max_seconds
+    ),
+    give_up=_fail_delivery,
+)
+SCAN = TaskSpec(SCAN_DEADLINES, QUEUE_MAINTENANCE)
+ROLLUP = TaskSpec(ROLLUP_CLOSED_DAYS, QUEUE_MAINTENANCE)
+ERASE = TaskSpec(ERASE_EXPIRED, QUEUE_MAINTENANCE)
+SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (ROUTING, ALERT, SCAN, ROLLUP, ERASE)}
+
+
+class TaskOf(Protocol[P, R_co]):
+    """A declared task, as the rest of the code sees it: called in process, or sent to a worker."""
+
+    name: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
+
+
+def outbox_task(spec: TaskSpec) -> Callable[[Callable[Concatenate[Task, P], R]], TaskOf[P, R]]:
+    """A task that handles outbox rows, bound (it retries itself). max_retries=None: the runner counts retries
+    against the spec (Celery's own default of 3 would cut them short and fail the task without its give-up)."""
+    if spec.retries is None:
+        raise ValueError(f"{spec.name} : tâche planifiée, sans reprises ni abandon")
+
+    def declare(function: Callable[Concatenate[Task, P], R]) -> TaskOf[P, R]:
+        declared = celery_app.task(name=spec.name, queue=spec.queue, bind=True, max_retries=None)(function)
+        return cast(TaskOf[P, R], declared)
+
+    return declare
+
+
+def scheduled_task(spec: TaskSpec) -> Callable[[Callable[P, R]], TaskOf[P, R]]:
+    """A task the scheduler runs (idempotent: a failed run is simply the next run's work)."""
+
+    def declare(function: Callable[P, R]) -> TaskOf[P, R]:
+        return cast(TaskOf[P, R], celery_app.task(name=spec.name, queue=spec.queue)(function))
+
+    return declare
