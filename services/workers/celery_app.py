@@ -11,6 +11,7 @@ from kombu import Exchange, Queue
 
 from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
 from services.core.settings import Settings, get_settings
+from services.workers.heartbeat import ConsumerHeartbeat
 
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
 ERASE_EXPIRED = "urgence.erase_expired_personal_data"
@@ -49,6 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
+        "beat_scheduler": "services.workers.heartbeat:BeatingScheduler",  # beats for /health
         "timezone": "Europe/Paris",
         "enable_utc": True,
         "beat_schedule": {
@@ -78,6 +80,7 @@ def create_celery() -> Celery:
     app = Celery("urgence", include=["services.workers.tasks"])
     # Read the settings when the app is first used, not at import: tests and `urgence up` set them first.
     app.add_defaults(lambda: celery_config(get_settings()))
+    app.steps["consumer"].add(ConsumerHeartbeat)  # beats for /health
     return app
 
 
