@@ -65,9 +65,12 @@ def health() -> JSONResponse:
     }
     if not_ok:
         down = [name for name in not_ok if checks[name] == "down"]
-        silent = [name for name in not_ok if checks[name] == "silent"]
+        silent = [name for name in not_ok if checks[name] == "silent" and silent_for[name] is not None]
+        unheard = [name for name in not_ok if checks[name] == "silent" and silent_for[name] is None]
         parts = ["indisponible : " + ", ".join(down)] if down else []
         if silent:
             parts.append(f"silencieux depuis plus de {silence:g} s : " + ", ".join(silent))
+        if unheard:
+            parts.append("aucun battement reçu de : " + ", ".join(unheard))
         body["detail"] = " ; ".join(parts)
     return JSONResponse(body, status_code=503 if not_ok else 200)
