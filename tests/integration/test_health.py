@@ -9,9 +9,10 @@ from pathlib import Path
 import redis
 from fastapi.testclient import TestClient
 
-from services.core.heartbeats import COMPONENTS, record_beat
+from services.core.heartbeats import COMPONENTS, Heartbeat, last_beats, record_beat
 from services.workers.celery_app import celery_app
 from services.workers.heartbeat import BeatingScheduler
+from tests.support.stack import free_port
 from tests.support.waiting import wait_for
 
 
@@ -53,3 +54,19 @@ def test_health_is_503_until_everything_beats_and_names_what_is_silent(
     assert silent.json()["checks"]["relay"] == "ok"
     assert "scheduler" in silent.json()["detail"] and "30 s" in silent.json()["detail"]
     assert silent.json()["last_beat_seconds_ago"]["scheduler"] >= 60
+
+
+def test_a_heartbeat_is_throttled_and_never_raises(broker_url: str) -> None:
+    client = redis.Redis.from_url(broker_url)
+    heartbeat = Heartbeat(broker_url, ["relay"], every=60)
+    heartbeat.beat()
+    first = last_beats(client)["relay"]
+    assert first is not None and abs(time.time() - first) < 5
+    heartbeat.beat()  # within the interval: nothing written
+    assert last_beats(client)["relay"] == first
+    heartbeat.beat(force=True)
+    assert (last_beats(client)["relay"] or 0) > first
+    heartbeat.close()
+
+    # A broker out of reach: the relay or the worker beating must carry on (/health reports the outage).
+    Heartbeat(f"redis://127.0.0.1:{free_port()}/0", ["relay"], every=1).beat()
