@@ -1,5 +1,7 @@
 """`urgence up`: database and broker (embedded unless their URLs are set), migrations, then the API, a worker
 and the scheduler as child processes, watched until Ctrl-C / SIGTERM, then everything stopped in order.
+An embedded PostgreSQL or Redis that dies (killed) is restarted on the same port and data; the children
+reconnect by themselves (pool pre-ping, the relay's and Celery's retries).
 
 Shutdown order matters: the children first (Celery's warm shutdown finishes the running task; with acks_late
 anything else stays in Redis), then Redis (AOF fsynced), then PostgreSQL (fast shutdown) — all within 15 s.

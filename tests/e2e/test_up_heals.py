@@ -25,6 +25,8 @@ ROUTED_WITHIN_SECONDS = 60.0
 # Short outbox and broker timings, as in the other reliability tests: a message lost with the broker's last
 # second comes back in seconds, not minutes.
 FAST_RECOVERY = {"URGENCE_OUTBOX_REDELIVER_SECONDS": "5", "URGENCE_BROKER_VISIBILITY_TIMEOUT": "10"}
+# And no Chromium: `up` says so at start (a warning), and runs.
+NO_CHROMIUM = {"URGENCE_CHROMIUM_BINARY": "/nonexistent/chromium"}
 
 
 def _health(up: Up) -> int:
@@ -85,7 +87,7 @@ def _assert_all_routed_exactly_once(data_dir: Path, ids: list[str], up: Up) -> N
 
 
 def test_up_restarts_killed_redis_and_postgresql_and_loses_nothing(data_dir: Path, tmp_path: Path) -> None:
-    with running_up(data_dir, tmp_path / "up.log", FAST_RECOVERY) as up:
+    with running_up(data_dir, tmp_path / "up.log", FAST_RECOVERY | NO_CHROMIUM) as up:
         _run_kills(up, data_dir)
 
 
@@ -118,6 +120,7 @@ def _run_kills(up: Up, data_dir: Path) -> None:
         ids += _post(client, 3, len(ids))
         _assert_all_routed_exactly_once(data_dir, ids, up)
 
-    output = up.output()
+    output = up.log.read_text(errors="replace")
+    assert "Chromium introuvable" in output and "paquet Debian « chromium »" in output, output
     assert "Redis embarqué s'était arrêté" in output and "PostgreSQL embarqué s'était arrêté" in output, output
     assert_stopped(up, data_dir)
