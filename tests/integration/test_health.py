@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -16,18 +17,17 @@ from tests.support.stack import free_port
 from tests.support.waiting import wait_for
 
 
-def _scheduler_ticks(tmp_path: Path) -> None:
-    """One tick of the real scheduler class `urgence beat` runs (its hook is what beats)."""
+def test_the_scheduler_never_sleeps_past_a_beat_interval(tmp_path: Path) -> None:
     scheduler = BeatingScheduler(app=celery_app, schedule_filename=str(tmp_path / "schedule"), lazy=True)
     scheduler.setup_schedule()
     try:
-        assert scheduler.tick() <= 1.0  # never sleeps past a beat interval (1 s in the tests)
+        assert scheduler.tick() <= 1.0  # 1 s in the tests; its schedule's entries are hours apart
     finally:
         scheduler.close()
 
 
 def test_health_is_503_until_everything_beats_and_names_what_is_silent(
-    client: TestClient, worker: None, broker_url: str, tmp_path: Path
+    client: TestClient, worker: None, broker_url: str, request: pytest.FixtureRequest
 ) -> None:
     # The broker was just emptied and no scheduler runs in the integration tests: it has never been heard from.
     first = client.get("/health")
@@ -36,7 +36,7 @@ def test_health_is_503_until_everything_beats_and_names_what_is_silent(
     assert first.status_code == 503 and body["checks"]["scheduler"] == "silent"
     assert "scheduler" in body["detail"] and body["last_beat_seconds_ago"]["scheduler"] is None
 
-    _scheduler_ticks(tmp_path)
+    request.getfixturevalue("everything_beats")
     healthy = wait_for(
         lambda: (answer := client.get("/health")).status_code == 200 and answer,
         timeout=15,
