@@ -322,8 +322,9 @@ class EmbeddedPostgres:
         return self.owned_marker.exists()
 
     def died(self) -> bool:
-        """True when the launcher's server is gone without a stop (killed): `postmaster.pid` names a dead pid."""
-        return self.owned() and (self.pgdata / "postmaster.pid").exists() and self._running() is None
+        """True when the launcher's server is gone without a stop (killed, or a restart that failed): its
+        marker is still there (a stop removes it first) and no postmaster runs on the directory."""
+        return self.owned() and self._running() is None
 
     def restart_after_crash(self, timeout: float = START_TIMEOUT) -> None:
         """Start again on the same data after the postmaster was killed. Its backends may outlive it for a
@@ -337,7 +338,18 @@ class EmbeddedPostgres:
             psutil.wait_procs(leftovers, timeout=1.0)
             if time.monotonic() >= deadline:
                 raise EmbeddedError(f"anciens processus PostgreSQL toujours présents ({self.pgdata})")
+        self._remove_stale_socket_locks()
         self._start()
+
+    def _remove_stale_socket_locks(self) -> None:
+        """The killed postmaster's socket lock names its pid, which stays taken while it is an unreaped zombie
+        (its parent is init): the new postmaster would refuse to start. Removed unless a live postgres holds it."""
+        info = self._postmaster()
+        socket_dir = info.socket_dir if info and info.socket_dir else self.pgdata
+        for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if _process(int(lock.read_text().splitlines()[0]), "postgres") is None:
+                    lock.unlink()
 
     def _orphaned_backends(self) -> list[psutil.Process]:
         """The postgres processes still working in this data directory (they all chdir into it)."""
