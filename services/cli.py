@@ -2,17 +2,94 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="Coordination des signalements d'urgence sociale à Paris.")
-token_app = typer.Typer(no_args_is_help=True, help="Jetons d'accès à l'API.")
-fiches_app = typer.Typer(no_args_is_help=True, help="Fiches réflexes.")
-user_app = typer.Typer(no_args_is_help=True, help="Personnes qui se connectent aux pages.")
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+# Typer's own words (usage line, panels, --help), in French: everything a person reads. Typer 0.29 carries its
+# own copy of Click, with these words written in (no gettext catalog to add): they are replaced at import.
+_RICH_FRENCH = {
+    "DEFAULT_STRING": "[par défaut : {}]",
+    "ENVVAR_STRING": "[variable d'environnement : {}]",
+    "REQUIRED_LONG_STRING": "[obligatoire]",
+    "DEPRECATED_STRING": "(obsolète) ",
+    "ARGUMENTS_PANEL_TITLE": "Arguments",
+    "OPTIONS_PANEL_TITLE": "Options",
+    "COMMANDS_PANEL_TITLE": "Commandes",
+    "ERRORS_PANEL_TITLE": "Erreur",
+    "ABORTED_TEXT": "Abandon.",
+    "RICH_HELP": "Voir [blue]« {command_path} {help_option} »[/] pour l'aide.",
+}
+HELP_OPTION_TEXT = "Affiche cette aide et quitte."
+USAGE_PREFIX = "Utilisation : "
+
+
+def _speak_french() -> None:
+    import typer.rich_utils
+    from typer._click import decorators, formatting
+
+    for name, text in _RICH_FRENCH.items():
+        setattr(typer.rich_utils, name, text)
+    highlighter = typer.rich_utils.OptionHighlighter
+    highlighter.highlights = [pattern.replace("Usage: ", USAGE_PREFIX) for pattern in highlighter.highlights]
+
+    english_help_option = decorators.help_option
+
+    def help_option(param_decls: list[str]) -> Callable[[Any], Any]:
+        add_option = english_help_option(param_decls)
+
+        def add_french_option(command: Any) -> Any:
+            command = add_option(command)
+            command.params[-1].help = HELP_OPTION_TEXT
+            return command
+
+        return add_french_option
+
+    decorators.help_option = help_option
+    english_write_usage = formatting.HelpFormatter.write_usage
+
+    def write_usage(self: formatting.HelpFormatter, prog: str, args: str = "", prefix: str | None = None) -> None:
+        english_write_usage(self, prog, args, USAGE_PREFIX if prefix is None else prefix)
+
+    formatting.HelpFormatter.write_usage = write_usage  # type: ignore[method-assign]
+
+
+_speak_french()
+
+
+def _group(help_text: str, **options: Any) -> typer.Typer:
+    return typer.Typer(no_args_is_help=True, subcommand_metavar="COMMANDE [ARGUMENTS]...", help=help_text, **options)
+
+
+app = _group("Coordination des signalements d'urgence sociale à Paris.", add_completion=False)
+token_app = _group("Jetons d'accès à l'API.")
+fiches_app = _group("Fiches réflexes.")
+user_app = _group("Personnes qui se connectent aux pages.")
 app.add_typer(token_app, name="token")
 app.add_typer(fiches_app, name="fiches")
 app.add_typer(user_app, name="user")
+
+
+@contextlib.contextmanager
+def _database(command: str) -> Iterator[Session]:
+    """The database of the running `urgence up` of this directory (or URGENCE_DATABASE_URL), said on stderr
+    before use; refused (code 1, in French) rather than a second, empty embedded database started silently."""
+    from services.launcher.embedded import NoDatabase, command_prefix, database_session
+
+    def announce(message: str) -> None:
+        typer.echo(message, err=True)
+
+    try:
+        with database_session(announce=announce, command=f"{command_prefix()} {command}") as session:
+            yield session
+    except NoDatabase as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -28,8 +105,8 @@ def up(
 
 @app.command()
 def api(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option(help="Adresse d'écoute.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port d'écoute.")] = 8000,
     workers: Annotated[int, typer.Option(help="Processus uvicorn.")] = 1,
     migrate: Annotated[bool, typer.Option(help="Applique les migrations avant de servir.")] = True,
 ) -> None:
@@ -52,14 +129,23 @@ def api(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Files à consommer.")] = "routing,notifications,maintenance",
-    concurrency: Annotated[int, typer.Option()] = 2,
+    queues: Annotated[str, typer.Option(help="Files à consommer, séparées par des virgules.")] = (
+        "routing,notifications,maintenance"
+    ),
+    concurrency: Annotated[int, typer.Option(help="Processus qui exécutent les tâches.")] = 2,
 ) -> None:
-    """Lance un worker Celery."""
+    """Lance un worker Celery (plusieurs possibles)."""
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+
     from services.workers.celery_app import celery_app
 
+    # No English banner nor root warning burying the French messages of `urgence up` (a container runs as root).
+    warnings.simplefilter("ignore", SecurityWarning)
     celery_app.worker_main(
         [
+            "--quiet",
             "worker",
             "--loglevel=WARNING",
             f"--queues={queues}",
@@ -95,7 +181,7 @@ def beat() -> None:
     # The schedule file (last run times) lives with the data, not in whatever directory beat was started from.
     data_dir = get_settings().data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    celery_app.start(["beat", "--loglevel=WARNING", f"--schedule={data_dir / 'celerybeat-schedule'}"])
+    celery_app.start(["--quiet", "beat", "--loglevel=WARNING", f"--schedule={data_dir / 'celerybeat-schedule'}"])
 
 
 @app.command()
@@ -119,11 +205,10 @@ def token_create(
 
     from services.core.access.tokens import TokenError, create_token, token_of_secret
     from services.core.clock import utc_now
-    from services.launcher.embedded import database_session
 
     now = utc_now()
     try:
-        with database_session() as session:
+        with _database("token create") as session:
             expires_at = now + timedelta(days=days) if days else None
             secret = create_token(session, role=role, leads=lead or [], name=name, expires_at=expires_at, now=now)
             token = token_of_secret(session, secret)
@@ -142,10 +227,9 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Identifiant du je
     from services.core.access.tokens import revoke_token
     from services.core.clock import utc_now
     from services.core.errors import NotFound
-    from services.launcher.embedded import database_session
 
     try:
-        with database_session() as session:
+        with _database("token revoke") as session:
             revoke_token(session, token_id, utc_now())
             session.commit()
     except NotFound as err:
@@ -158,9 +242,8 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Identifiant du je
 def token_list() -> None:
     """Liste les jetons (jamais leur secret)."""
     from services.core.access.tokens import list_tokens
-    from services.launcher.embedded import database_session
 
-    with database_session() as session:
+    with _database("token list") as session:
         for token in list_tokens(session):
             state = "révoqué" if token.revoked_at else f"expire {token.expires_at:%Y-%m-%d}"
             typer.echo(f"{token.id}  {token.role:<11} {','.join(token.leads) or '-':<24} {token.name or '-'}  {state}")
@@ -172,16 +255,22 @@ def user_create(
     role: Annotated[str, typer.Option(help="outreach, coordinator, analyst ou admin.")],
     lead: Annotated[list[str] | None, typer.Option(help="Pilote(s) couverts (eps:paris-13, cavs:sud, mus).")] = None,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="URGENCE_NEW_PASSWORD")
+        str,
+        typer.Option(
+            prompt="Mot de passe",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="URGENCE_NEW_PASSWORD",
+            help="Mot de passe (demandé s'il n'est pas donné).",
+        ),
     ] = "",
 ) -> None:
     """Crée une personne qui se connecte aux pages (mot de passe demandé, haché avec argon2)."""
     from services.core.access.users import UserError, create_user
     from services.core.clock import utc_now
-    from services.launcher.embedded import database_session
 
     try:
-        with database_session() as session:
+        with _database("user create") as session:
             user = create_user(
                 session, username=username, password=password, role=role, leads=lead or [], now=utc_now()
             )
@@ -193,7 +282,9 @@ def user_create(
 
 
 @fiches_app.command("check")
-def fiches_check(directory: Annotated[str | None, typer.Argument(help="Dossier des fiches.")] = None) -> None:
+def fiches_check(
+    directory: Annotated[str | None, typer.Argument(help="Dossier des fiches (par défaut URGENCE_FICHES_DIR).")] = None,
+) -> None:
     """Valide les fiches réflexes : code 0 si elles sont valides, sinon la liste des problèmes et code 1."""
     from pathlib import Path
 

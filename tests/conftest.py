@@ -55,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Short outbox and broker timings: redelivery is exercised in seconds, not minutes.
     os.environ.setdefault("URGENCE_OUTBOX_REDELIVER_SECONDS", "3")
     os.environ.setdefault("URGENCE_BROKER_VISIBILITY_TIMEOUT", "5")
+    # Heartbeats every second: a test waiting for /health to see a component waits that long, not 5 s.
+    os.environ.setdefault("URGENCE_HEARTBEAT_EVERY_SECONDS", "1")
     from services.core.migrations import upgrade_to_head
     from services.core.settings import get_settings
 

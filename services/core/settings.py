@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Redis redelivers a message a killed worker had taken after this; our tasks take milliseconds.
     broker_visibility_timeout: int = Field(120, ge=5)
     task_max_retries: int = Field(5, ge=0)
+    # Heartbeats of the relay, the workers and the scheduler: one every `heartbeat_every_seconds`; `/health`
+    # answers 503 once one has been silent for more than `heartbeat_silence_seconds`.
+    heartbeat_every_seconds: float = Field(5.0, gt=0)
+    heartbeat_silence_seconds: float = Field(30.0, gt=0)
 
     # Alerts to leads and partners (webhooks and e-mail). A failed delivery is retried after
     # min(base × 2^n, max) seconds (n = retries so far), `alert_max_retries` times, then dead-lettered. The wait is

@@ -16,12 +16,14 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -319,6 +321,46 @@ class EmbeddedPostgres:
     def owned(self) -> bool:
         return self.owned_marker.exists()
 
+    def died(self) -> bool:
+        """True when the launcher's server is gone without a stop (killed, or a restart that failed): its
+        marker is still there (a stop removes it first) and no postmaster runs on the directory."""
+        return self.owned() and self._running() is None
+
+    def restart_after_crash(self, timeout: float = START_TIMEOUT) -> None:
+        """Start again on the same data after the postmaster was killed. Its backends may outlive it for a
+        moment and keep the old shared memory attached (the new postmaster would refuse to start): they are
+        killed first (crash recovery replays the WAL anyway), then the stale `postmaster.pid` is removed."""
+        deadline = time.monotonic() + timeout
+        while leftovers := self._orphaned_backends():
+            for proc in leftovers:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(leftovers, timeout=1.0)
+            if time.monotonic() >= deadline:
+                raise EmbeddedError(f"anciens processus PostgreSQL toujours présents ({self.pgdata})")
+        self._remove_stale_socket_locks()
+        self._start()
+
+    def _remove_stale_socket_locks(self) -> None:
+        """The killed postmaster's socket lock names its pid, which stays taken while it is an unreaped zombie
+        (its parent is init): the new postmaster would refuse to start. Removed unless a live postgres holds it."""
+        info = self._postmaster()
+        socket_dir = info.socket_dir if info and info.socket_dir else self.pgdata
+        for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if _process(int(lock.read_text().splitlines()[0]), "postgres") is None:
+                    lock.unlink()
+
+    def _orphaned_backends(self) -> list[psutil.Process]:
+        """The postgres processes still working in this data directory (they all chdir into it)."""
+        found = []
+        for proc in psutil.process_iter(["name"]):
+            with contextlib.suppress(psutil.Error):
+                alive = proc.info["name"] == "postgres" and proc.status() != psutil.STATUS_ZOMBIE
+                if alive and Path(proc.cwd()) == self.pgdata:
+                    found.append(proc)
+        return found
+
     def stop(self, timeout: float = POSTGRES_STOP_TIMEOUT) -> bool:
         """Fast shutdown (clients disconnected, checkpoint written); killed if that does not end in time."""
         running = self._running()
@@ -451,6 +493,33 @@ class EmbeddedRedis:
         self._popen = None
         return False
 
+    def died(self) -> bool:
+        """True when the redis-server of this directory is gone without a stop (killed): its pid file remains."""
+        if self._popen is not None and self._popen.poll() is not None:
+            self._popen = None  # reaped: a killed child of ours stays a zombie until then
+        if not self.pidfile.exists() or self._recorded_port() is None:
+            return False
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return True
+        return _process(pid, "redis-server") is None
+
+    def restart_after_crash(self, timeout: float = START_TIMEOUT) -> None:
+        """Start again on the same port (the running processes have it in their broker URL) and the same
+        directory (the AOF brings back what was fsynced: at most the last second is lost, which the outbox
+        publishes again). The port may be held a moment by the dying process's sockets: retried."""
+        port = self._recorded_port()
+        assert port is not None
+        self.pidfile.unlink(missing_ok=True)
+        executable = redis_server_executable()
+        deadline = time.monotonic() + timeout
+        while not self._spawn(executable, port):
+            if time.monotonic() >= deadline:
+                tail = self.logfile.read_text(errors="replace")[-1500:] if self.logfile.exists() else ""
+                raise EmbeddedError(f"Redis embarqué n'a pas redémarré sur le port {port} ({self.dir}) :\n{tail}")
+            time.sleep(0.5)
+
     def stop(self, timeout: float = REDIS_STOP_TIMEOUT) -> bool:
         """SIGTERM: redis-server fsyncs the AOF and exits (same as SHUTDOWN); killed if it does not."""
         running = self._running()
@@ -523,6 +592,27 @@ class EmbeddedServices:
                 raise
         return database_url, broker_url, started
 
+    def heal(self, *, postgres: bool, redis: bool) -> list[str]:
+        """Restart what died of the services this process uses (killed, OOM killer): same port, same data.
+        Names of what was restarted; nothing is done while another process starts or stops them."""
+        if not self._users_lock.held:
+            return []
+        postgres_died = postgres and self.postgres.died()
+        redis_died = redis and self.redis.died()
+        if not (postgres_died or redis_died):
+            return []
+        healed: list[str] = []
+        with self._serialized(0) as acquired:
+            if not acquired:
+                return []
+            if postgres_died and self.postgres.died():
+                self.postgres.restart_after_crash()
+                healed.append(self.postgres.name)
+            if redis_died and self.redis.died():
+                self.redis.restart_after_crash()
+                healed.append(self.redis.name)
+        return healed
+
     def leave(self, lock_timeout: float = 10.0) -> list[str]:
         """Stop being a user; the last one out stops Redis and the PostgreSQL the launcher started.
         Returns the names of what was stopped. `lock_timeout`: how long to wait for another process that
@@ -558,10 +648,18 @@ class ServiceUrls:
     broker_url: str | None
     started: list[str] = field(default_factory=list)
     embedded: EmbeddedServices | None = field(default=None, repr=False)
+    embedded_postgres: bool = False
+    embedded_redis: bool = False
 
     @property
     def data_dir(self) -> Path | None:
         return self.embedded.data_dir if self.embedded else None
+
+    def heal(self) -> list[str]:
+        """Restart the embedded services that died (see `EmbeddedServices.heal`); nothing for external ones."""
+        if self.embedded is None:
+            return []
+        return self.embedded.heal(postgres=self.embedded_postgres, redis=self.embedded_redis)
 
     def stop(self, lock_timeout: float = 10.0) -> list[str]:
         """Release the embedded services (stopped if nobody else uses them); nothing for external ones."""
@@ -585,16 +683,89 @@ def ensure_services(settings: Settings | None = None, *, broker: bool = True) ->
         broker_url=broker_url or settings.broker_url,
         started=started,
         embedded=embedded,
+        embedded_postgres=need_postgres,
+        embedded_redis=need_redis,
     )
 
 
+class NoDatabase(EmbeddedError):
+    """A command would start a new, empty embedded database that no API uses: refused (message in French)."""
+
+
+def up_running_on(data_dir: Path) -> bool:
+    """Whether an `urgence up` holds this data directory (its lock, tried and let go at once)."""
+    lock = FileLock(data_dir / "run" / "up.lock")
+    if not (data_dir / "run").is_dir():
+        return False
+    if lock.acquire(shared=True, timeout=0):
+        lock.release()
+        return False
+    return True
+
+
+def running_up_data_dirs() -> list[Path]:
+    """The data directories of the `urgence up` running on this machine for this user (to point at them)."""
+    found: set[Path] = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            words = proc.info["cmdline"] or []
+            if "up" not in words or not any(w.endswith(("urgence", "services.cli")) for w in words):
+                continue
+            where = proc.environ().get("URGENCE_DATA_DIR") or ".urgence"
+            path = (Path(proc.cwd()) / where).resolve()
+            if up_running_on(path):
+                found.add(path)
+    return sorted(found)
+
+
+def describe_database(settings: Settings, command: str) -> str:
+    """Which database a command (`urgence token create`…) is about to use, said before it uses it; raises
+    NoDatabase rather than silently start a second, empty embedded database that the running API ignores."""
+    if settings.database_url:
+        where = settings.database_url.rsplit("@", 1)[-1]  # never the password
+        return f"Base : celle d'URGENCE_DATABASE_URL ({where})."
+    data_dir = resolve_data_dir(settings)
+    if up_running_on(data_dir):
+        return f"Base : PostgreSQL embarqué du « urgence up » en marche sur {data_dir}."
+    if (data_dir / "postgres" / "PG_VERSION").is_file():
+        return (
+            f"Aucun « urgence up » ne tourne sur {data_dir} : son PostgreSQL embarqué est démarré le temps de "
+            "cette commande."
+        )
+    others = running_up_data_dirs()
+    hint = "".join(f"\n  « urgence up » en marche : URGENCE_DATA_DIR={other} {command}" for other in others)
+    raise NoDatabase(
+        f"Aucune base de données dans {data_dir} : rien n'a été créé. Lancez d'abord `{command_prefix()} up` "
+        "dans ce dossier, ou donnez l'URGENCE_DATA_DIR du « urgence up » en marche (ou URGENCE_DATABASE_URL)." + hint
+    )
+
+
+def command_prefix() -> str:
+    """How the user types the command: `urgence` when it is on PATH (an installed package, an activated
+    virtualenv), `uv run urgence` from a checkout run through uv (`uv run` sets UV)."""
+    on_path = shutil.which("urgence")
+    through_uv = bool(os.environ.get("UV"))
+    if on_path and not through_uv and Path(on_path).parent == Path(sys.executable).parent:
+        return "urgence"
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        inside = Path.cwd().resolve().is_relative_to(PROJECT_ROOT)
+        return "uv run urgence" if inside else f"uv run --project {PROJECT_ROOT} urgence"
+    return f"{sys.executable} -m services.cli"
+
+
 @contextlib.contextmanager
-def database_session(settings: Settings | None = None) -> Iterator[Session]:
+def database_session(
+    settings: Settings | None = None, *, announce: Callable[[str], None] | None = None, command: str = ""
+) -> Iterator[Session]:
     """A session on the application database (URGENCE_DATABASE_URL, or the embedded one, started for the
-    duration of the block if `urgence up` is not running), migrated to head first. The caller commits."""
+    duration of the block if `urgence up` is not running), migrated to head first. The caller commits.
+    `announce` gets which database it is (see `describe_database`; NoDatabase when there is none yet)."""
     from services.core.db import make_engine, session_scope
     from services.core.migrations import upgrade_to_head
 
+    settings = settings or get_settings()
+    if announce is not None:
+        announce(describe_database(settings, command or "urgence …"))
     services = ensure_services(settings, broker=False)
     try:
         upgrade_to_head(services.database_url)

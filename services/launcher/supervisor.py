@@ -1,5 +1,7 @@
 """`urgence up`: database and broker (embedded unless their URLs are set), migrations, then the API, a worker
 and the scheduler as child processes, watched until Ctrl-C / SIGTERM, then everything stopped in order.
+An embedded PostgreSQL or Redis that dies (killed) is restarted on the same port and data; the children
+reconnect by themselves (pool pre-ping, the relay's and Celery's retries).
 
 Shutdown order matters: the children first (Celery's warm shutdown finishes the running task; with acks_late
 anything else stays in Redis), then Redis (AOF fsynced), then PostgreSQL (fast shutdown) — all within 15 s.
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +31,7 @@ from services.core.settings import Settings, get_settings
 from services.launcher.embedded import (
     ServiceUrls,
     claim_data_dir,
+    command_prefix,
     data_dir_claimed_by,
     ensure_services,
     resolve_data_dir,
@@ -45,6 +50,8 @@ MAX_BACKOFF_SECONDS = 8.0
 HEALTH_EXPECTED_SECONDS = 20.0
 DEFERRED_START_MAX_SECONDS = 10.0
 POLL_SECONDS = 0.1
+# How often the embedded PostgreSQL and Redis are looked at (a pid file and /proc: cheap).
+HEAL_EVERY_SECONDS = 1.0
 
 _PR_SET_PDEATHSIG = 1
 _LIBC: ctypes.CDLL | None = None
@@ -195,10 +202,18 @@ def _client_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _healthy(url: str) -> bool:
+def _api_ready(url: str) -> bool:
+    """The API answers and reaches the database and the broker. Not a 200 of /health: that also needs the
+    heartbeats of the relay, the workers and the scheduler, which are started once the API is ready."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=0.5) as answer:
             return int(answer.status) == 200
+    except urllib.error.HTTPError as answer:
+        try:
+            checks = json.loads(answer.read()).get("checks", {})
+        except (ValueError, OSError, AttributeError):
+            return False
+        return all(checks.get(name) == "ok" for name in ("api", "database", "broker"))
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -214,8 +229,11 @@ class Supervisor:
         health_url: str | None = None,
         stop_requests: _StopRequests | None = None,
         on_ready: Callable[[], None] | None = None,
+        heal_services: Callable[[], None] | None = None,
     ) -> None:
         self.children = [Child(spec) for spec in specs]
+        # Called every HEAL_EVERY_SECONDS: restarts the embedded database or broker if one was killed.
+        self.heal_services = heal_services
         self.env = env
         self.health_url = health_url
         self.stop_requests = stop_requests or _StopRequests()
@@ -235,14 +253,18 @@ class Supervisor:
                     child.start_at = started + DEFERRED_START_MAX_SECONDS
                 else:
                     child.start(self.env)
+            next_heal = started + HEAL_EVERY_SECONDS
             while not self.stop_requests.count:
                 now = time.monotonic()
+                if self.heal_services is not None and now >= next_heal:
+                    self.heal_services()
+                    next_heal = time.monotonic() + HEAL_EVERY_SECONDS
                 if not self._watch(now):
                     code = 1
                     break
                 if not ready and self.health_url and now >= next_health:
                     next_health = now + 0.25
-                    if _healthy(self.health_url):
+                    if _api_ready(self.health_url):
                         ready = True
                         for child in self.children:
                             if child.proc is None and child.start_at is not None and not child.deaths:
@@ -329,6 +351,16 @@ def _check_fiches() -> bool:
     return True
 
 
+def _warn_if_no_chromium(settings: Settings) -> None:
+    """The PDFs of the dashboards need Chromium; everything else works without it: a warning, not a failure."""
+    if shutil.which(settings.chromium_binary) is None:
+        warn(
+            f"Attention : Chromium introuvable (« {settings.chromium_binary} ») : les PDF des tableaux de bord ne "
+            "pourront pas être produits. Installez le paquet Debian « chromium » (apt install chromium) ou donnez "
+            "son chemin dans URGENCE_CHROMIUM_BINARY."
+        )
+
+
 def _describe(services: ServiceUrls, settings: Settings) -> None:
     data_dir = services.data_dir
     if settings.database_url:
@@ -352,7 +384,7 @@ def _token_hint(settings: Settings, data_dir: Path) -> str:
         prefix = f"URGENCE_DATA_DIR={data_dir} "
     else:
         prefix = ""
-    return f"{prefix}urgence token create --role outreach"
+    return f"{prefix}{command_prefix()} token create --role outreach"
 
 
 def run_all(host: str = "127.0.0.1", port: int = 8000) -> int:
@@ -363,6 +395,7 @@ def run_all(host: str = "127.0.0.1", port: int = 8000) -> int:
 
     if not _check_fiches():
         return 1
+    _warn_if_no_chromium(settings)
     if not _port_free(host, port):
         warn(f"Le port {port} est déjà utilisé sur {host} : choisissez-en un autre avec --port.")
         return 1
@@ -427,8 +460,22 @@ def _run_services_and_children(
             say(f"Créer un jeton : {_token_hint(settings, data_dir)}")
             say("Ctrl-C pour tout arrêter.")
 
+        def heal_services() -> None:
+            try:
+                healed = services.heal()
+            except Exception as err:  # EmbeddedError, or psutil / OS errors: tried again a second later
+                warn(f"Échec du redémarrage d'un service embarqué, nouvel essai : {err}")
+                return
+            for name in healed:
+                warn(f"{name} embarqué s'était arrêté sans qu'on le lui demande : redémarré (mêmes port et données).")
+
         supervisor = Supervisor(
-            child_specs(host, port), env, health_url=url, stop_requests=stop_requests, on_ready=on_ready
+            child_specs(host, port),
+            env,
+            health_url=url,
+            stop_requests=stop_requests,
+            on_ready=on_ready,
+            heal_services=heal_services,
         )
         code = supervisor.run()
         stop_began = supervisor.stop_began

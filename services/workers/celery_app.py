@@ -18,6 +18,7 @@ from services.core.outbox import (
     SCAN_DEADLINES,
 )
 from services.core.settings import Settings, get_settings
+from services.workers.heartbeat import ConsumerHeartbeat
 
 QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
 
@@ -55,6 +56,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": task_routes(),
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
+        "beat_scheduler": "services.workers.heartbeat:BeatingScheduler",  # beats for /health
         "timezone": "Europe/Paris",
         "enable_utc": True,
         "beat_schedule": {
@@ -84,6 +86,7 @@ def create_celery() -> Celery:
     app = Celery("urgence", include=["services.workers.tasks"])
     # Read the settings when the app is first used, not at import: tests and `urgence up` set them first.
     app.add_defaults(lambda: celery_config(get_settings()))
+    app.steps["consumer"].add(ConsumerHeartbeat)  # beats for /health
     return app
 
 

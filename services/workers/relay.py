@@ -29,6 +29,7 @@ from services.core.db import session_scope, sqlalchemy_url
 from services.core.outbox import NOTIFY_CHANNEL, Due, claim_for_publishing
 from services.core.settings import get_settings
 from services.workers.celery_app import QUEUES, celery_app
+from services.workers.heartbeat import relay_heartbeat
 from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Relay:
     def __init__(self) -> None:
         self._stopping = threading.Event()
         self._pause = 0.5  # after a failure; doubles up to MAX_PAUSE_SECONDS, back to 0.5 once connected
+        self._heartbeat = relay_heartbeat()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -127,6 +129,7 @@ class Relay:
             self._pause = 0.5
             waited = 0.0
             while not self._stopping.is_set():
+                self._heartbeat.beat()  # for /health, throttled
                 if waited == 0.0 or waited >= settings.outbox_sweep_seconds:
                     while publish_due() == BATCH:
                         pass  # more is waiting: keep going before sleeping

@@ -7,176 +7,22 @@ then starts again on the same data directory and finds the signal.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
+from tests.e2e.up_support import (
+    SIGNAL_BODY,
+    assert_stopped,
+    create_token,
+    left_behind,
+    run_cli,
+    running_up,
+    wait_routed,
+)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-HEALTH_WITHIN_SECONDS = 20.0
-STOP_WITHIN_SECONDS = 15.0
-ROUTED_WITHIN_SECONDS = 30.0
-CLI = [sys.executable, "-m", "services.cli"]
-SIGNAL_BODY = {
-    "location": {"lat": 48.831, "lon": 2.3555},
-    "source": "maraude",
-    "people": {"adults": 2, "children": 3, "unaccompanied_minors": 0},
-    "flags": [],
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"URGENCE_DATABASE_URL", "URGENCE_BROKER_URL"}}
-    env["URGENCE_DATA_DIR"] = str(data_dir)
-    return env
-
-
-def _mentions(proc: psutil.Process, needle: str) -> bool:
-    """Whether a process belongs to this data directory: by command line (postgres -D, beat --schedule),
-    working directory (postgres and redis-server chdir into theirs) or environment (the children of `up`)."""
-    with contextlib.suppress(psutil.Error):
-        if needle in " ".join(proc.cmdline()):
-            return True
-    with contextlib.suppress(psutil.Error):
-        if proc.cwd().startswith(needle):
-            return True
-    with contextlib.suppress(psutil.Error):
-        if any(needle in value for value in proc.environ().values()):
-            return True
-    return False
-
-
-def _left_behind(data_dir: Path) -> list[str]:
-    needle = str(data_dir)
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        with contextlib.suppress(psutil.Error):
-            if proc.status() != psutil.STATUS_ZOMBIE and _mentions(proc, needle):
-                found.append(f"{proc.pid} {' '.join(proc.cmdline())}")
-    return found
-
-
-class Up:
-    """One `urgence up` run, its output in a file (a pipe nobody reads would fill and block it)."""
-
-    def __init__(self, data_dir: Path, port: int, log: Path) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.log = log
-        self.base_url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*CLI, "up", "--port", str(port)],
-                env=_environment(data_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # our signals only, like a terminal's Ctrl-C to the foreground job
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
-
-    def wait_healthy(self) -> float:
-        began = time.monotonic()
-        deadline = began + HEALTH_WITHIN_SECONDS
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"`urgence up` exited ({self.proc.returncode}):\n{self.output()}"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return time.monotonic() - began
-            time.sleep(0.2)
-        pytest.fail(f"/health not 200 within {HEALTH_WITHIN_SECONDS} s:\n{self.output()}")
-
-    def interrupt(self) -> float:
-        """SIGINT, as Ctrl-C; returns how long the stop took."""
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(STOP_WITHIN_SECONDS)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"`urgence up` still running {STOP_WITHIN_SECONDS} s after SIGINT:\n{self.output()}")
-        return time.monotonic() - began
-
-    def kill_if_running(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(STOP_WITHIN_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data"
-    yield path
-    # Whatever a failed run left, so that it does not outlive the test.
-    for line in _left_behind(path):
-        with contextlib.suppress(psutil.Error, ValueError):
-            psutil.Process(int(line.split()[0])).kill()
-
-
-@contextlib.contextmanager
-def running_up(data_dir: Path, log: Path) -> Iterator[Up]:
-    up = Up(data_dir, _free_port(), log)
-    try:
-        yield up
-    finally:
-        up.kill_if_running()
-
-
-def _create_token(data_dir: Path) -> str:
-    result = subprocess.run(
-        [*CLI, "token", "create", "--role", "outreach", "--name", "e2e"],
-        env=_environment(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
-
-
-def _wait_routed(client: httpx.Client, signal_id: str, up: Up) -> dict[str, object]:
-    deadline = time.monotonic() + ROUTED_WITHIN_SECONDS
-    body: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        answer = client.get(f"/v1/signals/{signal_id}")
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        if body["status"] == "routed":
-            return body
-        time.sleep(0.25)
-    pytest.fail(f"signal not routed within {ROUTED_WITHIN_SECONDS} s: {body}\n{up.output()}")
-
-
-def _assert_stopped(up: Up, data_dir: Path) -> None:
-    took = up.interrupt()
-    assert took < STOP_WITHIN_SECONDS
-    left = _left_behind(data_dir)
-    assert not left, "processes left behind:\n" + "\n".join(left) + "\n" + up.output()
 
 
 def test_up_runs_routes_stops_cleanly_and_keeps_data(data_dir: Path, tmp_path: Path) -> None:
@@ -184,16 +30,25 @@ def test_up_runs_routes_stops_cleanly_and_keeps_data(data_dir: Path, tmp_path: P
 
     with running_up(data_dir, log) as up:
         up.wait_healthy()
-        token = _create_token(data_dir)  # while `up` runs: reuses its PostgreSQL, must not stop it
+        # While `up` runs: reuses its PostgreSQL (and says so), must not stop it.
+        token = create_token(data_dir, expect_on_stderr="du « urgence up » en marche")
+        output = up.output()
+        # The commands as the user types them; the French start messages are not buried under Celery's.
+        assert f"URGENCE_DATA_DIR={data_dir} uv run urgence token create --role outreach" in output, output
+        assert "celery@" not in output and "SecurityWarning" not in output and "celery beat v" not in output, output
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=up.base_url, headers=headers, timeout=10) as client:
             answer = client.post("/v1/signals", json=SIGNAL_BODY)
             assert answer.status_code == 202, answer.text
             signal_id = answer.json()["id"]
-            routed = _wait_routed(client, signal_id, up)
+            routed = wait_routed(client, signal_id, up)
             assert routed["arrondissement"] == 13
         assert httpx.get(f"{up.base_url}/health", timeout=5).status_code == 200
-        _assert_stopped(up, data_dir)
+        assert_stopped(up, data_dir)
+
+    # No `up` any more: the data directory's own database, started for the command only, and said so.
+    create_token(data_dir, expect_on_stderr="Aucun « urgence up » ne tourne")
+    assert not left_behind(data_dir)
 
     with running_up(data_dir, log) as up:
         up.wait_healthy()
@@ -201,9 +56,14 @@ def test_up_runs_routes_stops_cleanly_and_keeps_data(data_dir: Path, tmp_path: P
             again = client.get(f"/v1/signals/{signal_id}")
             assert again.status_code == 200, again.text
             assert again.json()["status"] == "routed"
-        _assert_stopped(up, data_dir)
+        assert_stopped(up, data_dir)
 
 
-def test_token_create_without_up_leaves_nothing_running(data_dir: Path) -> None:
-    assert _create_token(data_dir).strip()
-    assert not _left_behind(data_dir)
+def test_a_command_refuses_to_create_an_empty_database_and_leaves_nothing_running(data_dir: Path) -> None:
+    refused = run_cli(data_dir, "token", "create", "--role", "outreach")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"Aucune base de données dans {data_dir}" in refused.stderr
+    assert "uv run urgence up" in refused.stderr
+    assert not refused.stdout.strip(), "no token printed"
+    assert not (data_dir / "postgres").exists(), "no second embedded database"
+    assert not left_behind(data_dir)

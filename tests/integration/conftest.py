@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from sqlalchemy import text
 from services.api.app import create_app
 from services.core.access.tokens import create_token
 from services.core.db import get_engine, session_scope
+from services.core.heartbeats import last_beats
 from services.core.models import Signal
 from services.workers.celery_app import celery_app
+from services.workers.heartbeat import BeatingScheduler
 from services.workers.relay import Relay
 from tests.support.waiting import wait_for
 
@@ -57,6 +60,20 @@ def worker() -> Iterator[None]:
     finally:
         relay.stop()
         relaying.join(10)
+
+
+@pytest.fixture
+def everything_beats(worker: None, broker_url: str, tmp_path: Path) -> None:
+    """/health is 200 only while the relay, the workers of each queue and the scheduler beat: the relay and the
+    worker beat from their threads, the scheduler at one tick of the real class `urgence beat` runs."""
+    scheduler = BeatingScheduler(app=celery_app, schedule_filename=str(tmp_path / "schedule"), lazy=True)
+    scheduler.setup_schedule()
+    try:
+        scheduler.tick()
+    finally:
+        scheduler.close()
+    beats = redis.Redis.from_url(broker_url)
+    wait_for(lambda: all(last_beats(beats).values()), timeout=15, what="les battements du relais et du worker")
 
 
 @pytest.fixture(scope="session")
