@@ -10,6 +10,7 @@ validated, no database involved) and `instant_errors` for core functions that ta
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -39,11 +40,21 @@ RULES = frozenset({TOO_EARLY_RULE, NOT_FUTURE_RULE, NOT_PAST_RULE, TOO_LATE_RULE
 _RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
+_EARLIEST_STAMP = EARLIEST.timestamp()
+_MAX_AHEAD_SECONDS = MAX_AHEAD.total_seconds()
+
+
 def instant_problem(value: datetime, now: datetime) -> tuple[str, str] | None:
     """(rule, French message) when `value` is outside [2000-01-01, now + 10 min], else None."""
-    if value < EARLIEST:
+    return _problem(value.timestamp(), now.timestamp())
+
+
+def _problem(stamp: float, now_stamp: float) -> tuple[str, str] | None:
+    # On timestamps: comparing datetimes of different offsets converts them at each comparison; this runs on
+    # every signal.
+    if stamp < _EARLIEST_STAMP:
         return TOO_EARLY_RULE, TOO_EARLY_MESSAGE
-    if value > now + MAX_AHEAD:
+    if stamp > now_stamp + _MAX_AHEAD_SECONDS:
         return NOT_FUTURE_RULE, NOT_FUTURE_MESSAGE
     return None
 
@@ -65,7 +76,7 @@ def _rfc3339_text(value: Any) -> Any:
 
 
 def _in_range(value: datetime) -> datetime:
-    found = instant_problem(value, utc_now())
+    found = _problem(value.timestamp(), time.time())  # the real clock (what `utc_now` reads), as a timestamp
     if found is not None:
         raise PydanticCustomError(*found)
     return value
