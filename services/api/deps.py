@@ -7,13 +7,15 @@ so another site cannot act with the browser's cookie."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Annotated
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 from sqlmodel import Session
 
 from services.api.ratelimit import RateLimiter
@@ -22,6 +24,7 @@ from services.core.access.tokens import NOT_REMEMBERED, authenticate, remembered
 from services.core.access.users import SignedIn, resume_session
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.instants import ClientInstant
 from services.core.settings import get_settings
 
 SESSION_COOKIE = "urgence_session"
@@ -29,6 +32,10 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failed authentications per address and minute: enough for typos, too few to guess secrets.
 FAILED_AUTH_PER_MINUTE = 30
+# Failed sign-ins per minute: for one username (a person's typos, or a guess at one name), and from one address,
+# much higher (a building's people behind one address, while someone hammers one name).
+FAILED_SIGNINS_PER_USERNAME = 10
+FAILED_SIGNINS_PER_ADDRESS = 100
 
 
 def get_session() -> Iterator[Session]:
@@ -39,14 +46,77 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+class Limiters(NamedTuple):
+    callers: RateLimiter  # requests per token or person
+    failed_auth: RateLimiter  # refused credentials per address
+    signin_username: RateLimiter  # failed sign-ins per username
+    signin_address: RateLimiter  # failed sign-ins per address
+
+
 @cache
-def limiters() -> tuple[RateLimiter, RateLimiter]:
-    """(per caller, per address for failed authentications), one pair per process."""
-    return RateLimiter(get_settings().rate_limit_per_minute), RateLimiter(FAILED_AUTH_PER_MINUTE)
+def limiters() -> Limiters:
+    """One set per process."""
+    return Limiters(
+        RateLimiter(get_settings().rate_limit_per_minute),
+        RateLimiter(FAILED_AUTH_PER_MINUTE),
+        RateLimiter(FAILED_SIGNINS_PER_USERNAME),
+        RateLimiter(FAILED_SIGNINS_PER_ADDRESS),
+    )
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address: the peer's, or, when the peer is a trusted proxy, what `X-Forwarded-For` says."""
+    peer = request.client.host if request.client else None
+    proxies = get_settings().trusted_proxies
+    if peer is None or not proxies:
+        return peer
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: Sequence[str], proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The rightmost hop that is not a trusted proxy, walking back from the peer: each trusted proxy appended the
+    address it saw, and anything left of the first untrusted hop was written by the client (forgeable). An entry
+    that is not an address stops the walk at the last hop known."""
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        if not _trusted(client, proxies):
+            return client
+        address = _address(hop)
+        if address is None:
+            return client
+        client = address
+    return client
+
+
+def _address(text: str) -> str | None:
+    """An IP address as a proxy writes it (`192.0.2.7`, `2001:db8::1`, `[2001:db8::1]:443`, `192.0.2.7:443`)."""
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return str(ip_address(text))
+    except ValueError:
+        return None
+
+
+def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def _offset_sign(value: Any) -> Any:
+    """A `+` left unencoded in a query string arrives as a space: read it back as the offset's sign instead of
+    refusing `?opened_from=2026-01-14T00:00:00+01:00`."""
+    return value.strip().replace(" ", "+") if isinstance(value, str) else value
+
+
+# An instant in a query string (a list's filter), bounded like every instant a client sends.
+QueryInstant = Annotated[ClientInstant, BeforeValidator(_offset_sign)]
 
 
 def _too_many(wait: float) -> HTTPException:
@@ -54,7 +124,7 @@ def _too_many(wait: float) -> HTTPException:
 
 
 def _refuse(request: Request, detail: str) -> HTTPException:
-    wait = limiters()[1].hit(f"fail:{client_address(request)}")
+    wait = limiters().failed_auth.hit(f"fail:{client_address(request)}")
     return _too_many(wait) if wait is not None else HTTPException(401, detail)
 
 
@@ -90,7 +160,7 @@ async def optional_principal(request: Request) -> Principal | None:
         request.state.csrf_token = signed_in.csrf_token
     if principal is None:
         return None
-    wait = limiters()[0].hit(f"{principal.kind}:{principal.id}")
+    wait = limiters().callers.hit(f"{principal.kind}:{principal.id}")
     if wait is not None:
         raise _too_many(wait)
     request.state.principal = principal

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
+from html import escape
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput, NotFound
+from services.core.instants import RULES as INSTANT_RULES
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -26,6 +30,7 @@ _STATUS_TITLES = {
     403: "Accès refusé",
     404: "Introuvable",
     405: "Méthode non autorisée",
+    408: "Délai dépassé",
     409: "Conflit",
     413: "Requête trop volumineuse",
     415: "Type de contenu non pris en charge",
@@ -40,6 +45,7 @@ _SLUGS = {
     403: "acces-refuse",
     404: "introuvable",
     405: "methode-non-autorisee",
+    408: "delai-depasse",
     409: "conflit",
     413: "trop-volumineux",
     415: "type-non-pris-en-charge",
@@ -86,6 +92,8 @@ _MESSAGES: dict[str, str] = {
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
+    if kind in INSTANT_RULES:  # our own rules carry their French message
+        return str(error.get("msg", ""))
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     if kind == "literal_error":
@@ -151,6 +159,41 @@ def validation_problem(errors: list[FieldError]) -> JSONResponse:
     return problem(422, "; ".join(f"{e.field} : {e.message}" for e in errors), errors=errors)
 
 
+def is_page(path: str, accept: str) -> bool:
+    """A browser asking for a page (not the API): it gets a French page rather than a problem document."""
+    return not path.startswith("/v1/") and "text/html" in accept
+
+
+def page_problem(status: int, detail: str) -> HTMLResponse:
+    """The French page for a request a page cannot take (the problem document's content, for people)."""
+    title = _STATUS_TITLES.get(status, "Erreur")
+    html = (
+        '<!doctype html>\n<html lang="fr">\n<head><meta charset="utf-8"><title>'
+        f"{escape(title)} — urgence</title></head>\n<body><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
+        '<p><a href="/">Retour à l\'accueil</a></p></main></body>\n</html>\n'
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+# The framework's own English details, in French.
+_FRENCH_DETAILS = {
+    "There was an error parsing the body": "le corps de la requête n'a pas pu être lu (JSON invalide)",
+    "Not Found": "aucune ressource à cette adresse",
+    "Method Not Allowed": "méthode non permise à cette adresse",
+}
+
+
+def _french(status: int, detail: Any) -> str:
+    if not isinstance(detail, str):
+        return _STATUS_TITLES.get(status, "Erreur")
+    if detail in _FRENCH_DETAILS:
+        return _FRENCH_DETAILS[detail]
+    with suppress(ValueError):
+        if detail == HTTPStatus(status).phrase:
+            return _STATUS_TITLES.get(status, "Erreur")
+    return detail
+
+
 _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
@@ -159,7 +202,7 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 
 
 def _is_page(request: Request) -> bool:
-    return not request.url.path.startswith("/v1/") and "text/html" in request.headers.get("accept", "")
+    return is_page(request.url.path, request.headers.get("accept", ""))
 
 
 def install(app: FastAPI) -> None:
@@ -172,8 +215,7 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 401 and _is_page(request):
             # People reach pages with a browser: send them to the sign-in page, then back.
             return RedirectResponse(f"/connexion?{urlencode({'next': request.url.path})}", status_code=303)
-        detail = exc.detail if isinstance(exc.detail, str) else _STATUS_TITLES.get(exc.status_code, "Erreur")
-        response = problem(exc.status_code, detail)
+        response = problem(exc.status_code, _french(exc.status_code, exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SmtpSecurity = Literal["none", "starttls", "tls"]
@@ -83,8 +84,20 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0)  # a signed-in browser stays signed in this long
     rate_limit_per_minute: int = Field(600, ge=1)  # per token or person, per API process
     cors_origins: list[str] = Field(default_factory=list)  # none unless configured
+    # Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, comma-separated): the client is the
+    # rightmost hop that is not one of them. None by default: the header is anyone's to write.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     retention_months: int = Field(24, ge=1)  # personal data erased this long after resolution
     retention_every_seconds: float = Field(86400.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "10.0.0.0/8, 192.0.2.7" (or a JSON list, like the other lists)
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _credentials_never_in_clear(self) -> Settings:

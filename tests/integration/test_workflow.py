@@ -473,7 +473,12 @@ def test_situation_search_filters(
     # An unencoded `+` in the offset arrives as a space: still read as an offset.
     assert ids("opened_from=2020-01-01T00:00:00+01:00") == {fam, adult, in_14}
     assert ids("opened_to=2020-01-01T00:00:00%2B01:00") == set()
-    assert ids(f"opened_from={iso(datetime.now(UTC) + timedelta(hours=1)).replace('+', '%2B')}") == set()
+    assert ids(f"opened_from={iso(datetime.now(UTC) + timedelta(minutes=5)).replace('+', '%2B')}") == set()
+    # Filters are instants a client sends: bounded like the others (contract 1.1).
+    later = iso(datetime.now(UTC) + timedelta(hours=1)).replace("+", "%2B")
+    refused = client.get(f"/v1/situations?opened_from={later}", headers=mus)
+    assert refused.status_code == 422
+    assert [(e["field"], e["rule"]) for e in refused.json()["errors"]] == [("opened_from", "not_future")]
     assert client.get("/v1/situations?opened_from=2020-01-01T00:00:00", headers=mus).status_code == 422
     assert client.get("/v1/situations?opened_from=hier", headers=mus).status_code == 422
     assert client.get("/v1/situations?status=open", headers=mus).status_code == 422

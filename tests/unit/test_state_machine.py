@@ -129,9 +129,14 @@ def test_the_first_contact_is_the_earliest_and_the_future_is_refused() -> None:
     assert s.first_contact_at == earlier
     with pytest.raises(InvalidInput) as refused:
         actions.log_contact(  # type: ignore[arg-type]
-            session, s, result="met", at=now + timedelta(minutes=3), note=None, actor="a", now=now
+            session, s, result="met", at=now + timedelta(minutes=11), note=None, actor="a", now=now
         )
-    assert refused.value.errors[0].field == "at"
+    assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "not_future")
+    with pytest.raises(InvalidInput) as refused:
+        actions.log_contact(  # type: ignore[arg-type]
+            session, s, result="met", at=datetime(1, 1, 1, tzinfo=UTC), note=None, actor="a", now=now
+        )
+    assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "too_early")
 
 
 def test_outcomes_are_the_reference_ones_and_other_needs_a_note() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -15,6 +14,7 @@ from services.core.access.tokens import TokenError, create_token, list_tokens, r
 from services.core.access.users import UserError, create_user, list_users
 from services.core.clock import utc_now
 from services.core.errors import FieldError, InvalidInput
+from services.core.instants import FutureInstant
 from services.core.models import ApiToken, User
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.timefmt import rfc3339
@@ -29,7 +29,7 @@ class TokenIn(BaseModel):
     role: str
     leads: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
     name: Annotated[str, Field(max_length=200)] | None = None
-    expires_at: datetime | None = None
+    expires_at: FutureInstant | None = None
 
 
 class UserIn(BaseModel):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from pathlib import Path
-from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.api.deps import SESSION_COOKIE, SessionDep, client_address, limiters
+from services.api.problems import page_problem
 from services.core.access.users import check_password, end_session, open_session, resume_session
 from services.core.clock import utc_now
 from services.core.settings import get_settings
@@ -26,11 +26,20 @@ TEMPLATES = Environment(
 # Before signing in there is no session: the form's CSRF token is checked against this cookie (double submit).
 PRE_SESSION_COOKIE = "urgence_csrf"
 HOME = "/"
+MAX_NEXT = 500
+MAX_FIELDS = 10  # the sign-in form has four; more is not one of ours
 
 
 def _safe_next(target: str | None) -> str:
     """Only paths on this site: an open redirect would let a link send people elsewhere after signing in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if (
+        target
+        and len(target) <= MAX_NEXT
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(" " < ch != "\x7f" for ch in target)  # no control characters, no spaces in a header's path
+    ):
         return target
     return HOME
 
@@ -39,9 +48,20 @@ def _cookie_flags() -> dict[str, bool | str]:
     return {"httponly": True, "samesite": "lax", "secure": get_settings().environment == "production"}
 
 
-def _form(body: bytes) -> dict[str, str]:
-    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=10)
+def _form(body: bytes) -> dict[str, str] | None:
+    """The fields of a form body (the first value of each); None for one these forms never send: too many
+    fields, or a NUL (which no text column can store)."""
+    try:
+        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        return None
+    if any("\x00" in name or any("\x00" in value for value in values) for name, values in fields.items()):
+        return None
     return {name: values[0] for name, values in fields.items()}
+
+
+def _invalid_form() -> Response:
+    return _signin_page(next_path=HOME, error="Formulaire invalide : veuillez réessayer.", status=400)
 
 
 def _signin_page(*, next_path: str, error: str | None = None, username: str = "", status: int = 200) -> Response:
@@ -53,7 +73,7 @@ def _signin_page(*, next_path: str, error: str | None = None, username: str = ""
 
 
 @router.get("/connexion")
-def signin_form(next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+def signin_form(next: str | None = None) -> Response:
     return _signin_page(next_path=_safe_next(next))
 
 
@@ -61,6 +81,8 @@ def signin_form(next: Annotated[str | None, Query(max_length=500)] = None) -> Re
 async def signin(request: Request, session: SessionDep) -> Response:
     # The body is read here; password hashing and queries run off the event loop.
     form = _form(await request.body())
+    if form is None:
+        return _invalid_form()
     return await run_in_threadpool(_signin, request, session, form)
 
 
@@ -70,14 +92,22 @@ def _signin(request: Request, session: SessionDep, form: dict[str, str]) -> Resp
     if not expected or not hmac.compare_digest(form.get("csrf_token", ""), expected):
         return _signin_page(next_path=next_path, error="Formulaire expiré : veuillez réessayer.", status=403)
     username = form.get("username", "")[:100]
-    limiter = limiters()[1]
-    if limiter.hit(f"signin:{client_address(request)}") or limiter.hit(f"signin-user:{username}"):
-        return _signin_page(next_path=next_path, error="Trop de tentatives : réessayez dans une minute.", status=429)
+    address = str(client_address(request))
+    limits = limiters()
+    # Only failures count: per username, and from the address with a much higher ceiling.
+    wait = limits.signin_username.wait(username) or limits.signin_address.wait(address)
+    if wait is not None:
+        refused = _signin_page(next_path=next_path, error="Trop de tentatives : réessayez dans une minute.", status=429)
+        refused.headers["Retry-After"] = str(int(wait))
+        return refused
     user = check_password(session, username, form.get("password", ""))
     if user is None:
+        limits.signin_username.record(username)
+        limits.signin_address.record(address)
         return _signin_page(
             next_path=next_path, error="Identifiant ou mot de passe incorrect.", username=username, status=401
         )
+    limits.signin_username.forget(username)  # the person is back: earlier typos no longer count against them
     opened = open_session(session, user, utc_now())
     session.commit()
     response = RedirectResponse(next_path, status_code=303)
@@ -90,6 +120,8 @@ def _signin(request: Request, session: SessionDep, form: dict[str, str]) -> Resp
 @router.post("/deconnexion")
 async def signout(request: Request, session: SessionDep) -> Response:
     form = _form(await request.body())
+    if form is None:
+        return page_problem(400, "formulaire de déconnexion invalide : veuillez réessayer")
     return await run_in_threadpool(_signout, request, session, form)
 
 
@@ -99,7 +131,7 @@ def _signout(request: Request, session: SessionDep, form: dict[str, str]) -> Res
     signed_in = resume_session(session, secret, utc_now()) if secret else None
     if signed_in is not None:
         if not hmac.compare_digest(form.get("csrf_token", ""), signed_in.csrf_token):
-            return Response("jeton CSRF manquant ou invalide", status_code=403)
+            return page_problem(403, "jeton CSRF manquant ou invalide")
         end_session(session, signed_in.session_id, utc_now())
         session.commit()
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from services.api.deps import SessionDep, client_address, require_roles
+from services.api.deps import QueryInstant, SessionDep, client_address, require_roles
 from services.core.access import Principal, validate_lead
 from services.core.access.audit import audit
 from services.core.access.policy import (
@@ -55,20 +54,6 @@ def read_queue(
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 
 
-def _instant(name: str, value: str | None) -> datetime | None:
-    """An RFC 3339 query parameter. A `+` left unencoded in a query string arrives as a space: read it back as the
-    offset's sign instead of refusing `?opened_from=2026-01-14T00:00:00+01:00`."""
-    if value is None:
-        return None
-    try:
-        instant = datetime.fromisoformat(value.strip().replace(" ", "+"))
-    except ValueError:
-        raise InvalidInput([FieldError(name, "datetime_parsing", "date RFC 3339 attendue")]) from None
-    if instant.tzinfo is None:
-        raise InvalidInput([FieldError(name, "timezone_aware", "doit porter un décalage horaire (ex. +01:00)")])
-    return instant
-
-
 def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Principal:
     if principal.role != "admin" and not principal.is_mus:
         raise HTTPException(403, "réservé à la Mission Urgence Sociale et aux administrateurs")
@@ -83,8 +68,8 @@ def search_situations(
     lead: str | None = None,
     status: Annotated[str | None, Query(pattern="^(new|acknowledged|in_progress|resolved|merged)$")] = None,
     primary_fiche: Annotated[str | None, Query(pattern="^FR[0-9]{2}$")] = None,
-    opened_from: Annotated[str | None, Query(description="RFC 3339, avec décalage horaire")] = None,
-    opened_to: Annotated[str | None, Query(description="RFC 3339, avec décalage horaire (exclu)")] = None,
+    opened_from: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire")] = None,
+    opened_to: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire (exclu)")] = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -93,8 +78,8 @@ def search_situations(
         statuses=(status,) if status else ALL_STATUSES,
         sector=sector,
         primary_fiche=primary_fiche,
-        opened_from=_instant("opened_from", opened_from),
-        opened_to=_instant("opened_to", opened_to),
+        opened_from=opened_from,
+        opened_to=opened_to,
     )
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Text, TextClause, bindparam, func, insert
@@ -16,6 +16,7 @@ from sqlmodel import col
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
+from services.core.instants import instant_errors
 from services.core.models import IdempotencyKey, Signal
 from services.core.models._types import new_id
 from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue_statement
@@ -23,7 +24,6 @@ from services.core.routing import route
 from services.core.signals.schemas import SignalIn
 from services.core.territory import Territory, TerritoryMap
 
-MAX_FUTURE = timedelta(minutes=10)
 # Namespace of the advisory locks that say "this Idempotency-Key is being handled".
 IDEMPOTENCY_LOCK_SPACE = 7_310_002
 
@@ -128,10 +128,8 @@ def accept_signal(
             return Accepted(response=stored, replayed=True)
 
     observed_at = payload.observed_at or now
-    if observed_at > now + MAX_FUTURE:
-        raise InvalidInput(
-            [FieldError("observed_at", "not_future", "ne peut dépasser de plus de 10 minutes l'heure de réception")]
-        )
+    if problems := instant_errors("observed_at", observed_at, now):
+        raise InvalidInput(problems)
 
     # Directives never wait for a worker: the same engine, on the same inputs, runs here first.
     decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)

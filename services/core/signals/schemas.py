@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from services.core.facts import FLAGS_WITHOUT_PEOPLE, AgeBand, Facts, Flag, Gender, People
+from services.core.instants import ClientInstant
 
 Source = Literal["maraude", "mairie", "riverain", "partenaire", "police", "transport", "sante", "numero_115", "autre"]
 Count = Annotated[int, Field(ge=0, le=500, strict=True)]
@@ -79,7 +79,7 @@ class PeopleIn(_Strict):
 
 
 class SignalIn(_Strict):
-    observed_at: AwareDatetime | None = None
+    observed_at: ClientInstant | None = None
     location: Location
     place: Annotated[str, StringConstraints(max_length=500)] | None = None
     source: Source

@@ -22,6 +22,7 @@ from services.core.alerts.notify import lead_and_partners, notify
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS, WeatherPlan, combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
+from services.core.instants import instant_errors
 from services.core.models import OPEN_STATUSES, Signal, Situation
 from services.core.routing import DEADLINE_KINDS, Decision, resolve_lead, route
 from services.core.situations.escalation import MANUAL_REASON, escalate
@@ -34,8 +35,6 @@ from services.core.timefmt import rfc3339
 
 CONTACT_RESULTS: tuple[str, ...] = get_args(ContactResult)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-# Phones and tablets run a little ahead: a contact time this far past the server's clock is still "now".
-CLOCK_SKEW = timedelta(minutes=2)
 
 # Which statuses each action may start from (the state machine, as data).
 ALLOWED_FROM: dict[str, frozenset[str]] = {
@@ -125,8 +124,8 @@ def log_contact(
     if result not in CONTACT_RESULTS:
         raise InvalidInput([FieldError("result", "enum", f"valeurs permises : {', '.join(CONTACT_RESULTS)}")])
     contact_at = at or now
-    if contact_at > now + CLOCK_SKEW:
-        raise InvalidInput([FieldError("at", "not_future", "l'heure du contact ne peut pas être dans le futur")])
+    if problems := instant_errors("at", contact_at, now):
+        raise InvalidInput(problems)
     first = situation.first_contact_at is None or contact_at < situation.first_contact_at
     if first:
         situation.first_contact_at = contact_at

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.core.facts import Flag
+from services.core.instants import ClientInstant
 
 MAX_NOTE = 2000
 MAX_REASON = 500
@@ -34,7 +35,7 @@ class _Strict(BaseModel):
 
 class ContactIn(_Strict):
     result: ContactResult
-    at: AwareDatetime | None = None
+    at: ClientInstant | None = None
     note: Note | None = None
 
 

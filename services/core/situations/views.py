@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import OPEN_STATUSES, Event, Signal, Situation
-from services.core.paging import DEFAULT_PAGE, MAX_PAGE
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
 from services.core.retention import without_free_text
 from services.core.routing import DEADLINE_KINDS
 from services.core.signals.views import personal_fields
@@ -113,20 +111,6 @@ class SituationFilter:
     opened_to: datetime | None = None
 
 
-def _encode_cursor(situation: Situation) -> str:
-    key = [rfc3339(situation.next_deadline or _FAR), situation.id]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        deadline, situation_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(deadline), str(situation_id)
-    except (ValueError, TypeError) as err:
-        raise InvalidInput([FieldError("cursor", "invalid", "curseur de pagination invalide")]) from err
-
-
 def list_situations(
     session: Session,
     where: SituationFilter,
@@ -153,7 +137,7 @@ def list_situations(
     if where.opened_to is not None:
         statement = statement.where(col(Situation.opened_at) < where.opened_to)
     if cursor is not None:
-        after_deadline, after_id = _decode_cursor(cursor)
+        after_deadline, after_id = decode_cursor(cursor)
         if after_deadline == _FAR:
             statement = statement.where(deadline.is_(None), col(Situation.id) > after_id)
         else:
@@ -168,5 +152,5 @@ def list_situations(
     page = rows[:limit]
     return {
         "items": [queue_item(s, now) for s in page],
-        "next_cursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
+        "next_cursor": encode_cursor(page[-1].next_deadline or _FAR, page[-1].id) if len(rows) > limit else None,
     }
