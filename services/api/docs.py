@@ -7,12 +7,18 @@ from __future__ import annotations
 from html import escape
 from importlib.resources import files
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 ASSETS = "/docs/assets"
-ASSETS_DIR = str(files("fastapi_offline") / "static")
+ASSETS_DIR = files("fastapi_offline") / "static"
+# The package's files, by name: nothing else is served from its folder.
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "redoc.standalone.js": "text/javascript",
+    "favicon.png": "image/png",
+}
 router = APIRouter(include_in_schema=False)
 
 # Swagger UI started by a script of this site (no inline script); no online validator, no stored token.
@@ -70,6 +76,13 @@ def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
+@router.get(ASSETS + "/{name}")
+def asset(name: str) -> FileResponse:
+    if name not in ASSET_TYPES:
+        raise HTTPException(404, "fichier inconnu")
+    return FileResponse(str(ASSETS_DIR / name), media_type=ASSET_TYPES[name])
+
+
 @router.get("/docs/swagger-init.js")
 def swagger_init() -> Response:
     return Response(SWAGGER_INIT, media_type="text/javascript")
@@ -90,5 +103,4 @@ def redoc(request: Request) -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """For an app made with `docs_url=None, redoc_url=None` (FastAPI's pages load their scripts from a CDN)."""
-    app.mount(ASSETS, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     app.include_router(router)

@@ -146,6 +146,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         }
     }
     # Included routers' routes are reached through their contexts (with the router's dependencies and prefix).
+    for schema in schemas.values():
+        for field in schema.get("properties", {}).values():
+            field.pop("title", None)  # English words made from the field's name; its description says it in French
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
@@ -166,6 +169,7 @@ def _complete(operation: dict[str, Any], statuses: set[int], authenticated: bool
     if authenticated:
         operation["security"] = [{SECURITY_SCHEME: []}]
     for parameter in operation.get("parameters", ()):
+        parameter.get("schema", {}).pop("title", None)
         if not parameter.get("description") and parameter["name"] in PARAMETER_DESCRIPTIONS:
             parameter["description"] = PARAMETER_DESCRIPTIONS[parameter["name"]]
 
