@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import problems
+from services.api import docs, openapi, problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
@@ -31,8 +31,12 @@ def create_app() -> FastAPI:
         title="urgence — coordination des signalements d'urgence sociale",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: `docs` serves them offline
+        redoc_url=None,
     )
     problems.install(app)
+    openapi.install(app)
+    docs.install(app)
     for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
     settings = get_settings()

@@ -21,7 +21,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/connexion"): "connexion (jeton CSRF du formulaire)",
     ("POST", "/deconnexion"): "déconnexion (jeton CSRF de la session)",
     ("GET", "/docs"): "documentation",
-    ("GET", "/docs/oauth2-redirect"): "documentation",
+    ("GET", "/docs/swagger-init.js"): "documentation",
+    ("GET", "/docs/assets/{name}"): "documentation (Swagger UI, ReDoc)",
     ("GET", "/redoc"): "documentation",
     ("GET", "/openapi.json"): "documentation",
 }

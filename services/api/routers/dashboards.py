@@ -387,7 +387,7 @@ def _parse_name(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-@router.get("/dashboards/{name}", response_model=None)
+@router.get("/dashboards/{name}", response_model=None, include_in_schema=False)
 def dashboard(
     name: str,
     session: SessionDep,

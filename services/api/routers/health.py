@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from redis import Redis
 from sqlalchemy import text
 
+from services.api.schemas.health import HealthOut
 from services.core.db import get_engine
 from services.core.heartbeats import COMPONENTS, last_beats
 from services.core.settings import get_settings
@@ -40,7 +41,15 @@ def _broker_beats() -> dict[str, float | None] | None:
         return None
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="État du service",
+    description="200 quand l'API, la base de données et le courtier répondent, sinon 503 nommant ce qui est "
+    "indisponible. Sans jeton.",
+    response_description="Tout répond",
+    responses={503: {"model": HealthOut, "description": "Un composant au moins est indisponible"}},
+)
 def health() -> JSONResponse:
     checks = {"api": "ok", "database": "ok" if _database_ok() else "down"}
     beats = _broker_beats()

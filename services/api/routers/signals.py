@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
+from services.api.openapi import problems
+from services.api.schemas.signals import SignalOut
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import can_see_signal, may_read_personal_data
@@ -42,7 +44,21 @@ READERS = require_roles("outreach", "coordinator", "admin")
 RECENT_PLAN = RecentPlan()
 
 
-@router.post("", status_code=202, response_model=SignalAccepted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=SignalAccepted,
+    summary="Recevoir un signalement",
+    description="Maraudes, coordinateurs et administrateurs. Les consignes immédiates (`directives`) sont "
+    "calculées avant la réponse ; le routage (pilote, partenaires, échéances) suit en quelques instants, à relire "
+    "par `GET /v1/signals/{id}`. Avec `Idempotency-Key`, la même clé et le même corps rendent la première réponse "
+    "sans rien créer ; la même clé avec un autre corps : 422 ; pendant que la première requête est en cours : 409.",
+    response_description="Signalement accepté (en-tête `Location` : son adresse)",
+    responses={
+        202: {"headers": {"Location": {"description": "Adresse du signalement", "schema": {"type": "string"}}}},
+        **problems(409),
+    },
+)
 async def submit_signal(
     payload: SignalIn,
     principal: Annotated[Principal, Depends(READERS)],
@@ -79,7 +95,18 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
         )
 
 
-@router.get("/{signal_id}")
+@router.get(
+    "/{signal_id}",
+    response_model=SignalOut,
+    response_model_exclude_unset=True,
+    summary="Lire un signalement",
+    description="Le signalement, son statut et sa propre décision de routage. Maraudes : ceux qu'elles ont "
+    "émis ; coordinateurs : ceux des situations de leurs pilotes ; MUS et administrateurs : tous. La localisation "
+    "précise, le lieu et la description ne sont montrés qu'aux pilotes concernés, à la MUS et à l'émetteur, et "
+    "chaque lecture est tracée dans le journal d'audit.",
+    response_description="Le signalement",
+    responses=problems(404),
+)
 def read_signal(
     signal_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(READERS)]
 ) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from services.api.deps import QueryInstant, SessionDep, client_address, require_roles
+from services.api.openapi import problems
+from services.api.schemas.situations import SituationOut, SituationPage
 from services.core.access import Principal, validate_lead
 from services.core.access.audit import audit
 from services.core.access.policy import (
@@ -36,9 +38,29 @@ COORDINATION = require_roles("coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
 ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
 DEADLOCK_DETECTED = "40P01"
+# What every action answers: the situation as it now is (its personal fields, since the caller acts on it).
+ACTION: dict[str, Any] = {
+    "response_model": SituationOut,
+    "response_model_exclude_unset": True,
+    "response_description": "La situation après l'action",
+    "responses": problems(404, 409),
+}
+ACTORS = (
+    "Coordinateurs du pilote de la situation, MUS et administrateurs. Une action que le statut actuel ne permet "
+    "pas : 409, qui nomme le statut."
+)
 
 
-@router.get("/queues/{lead}")
+@router.get(
+    "/queues/{lead}",
+    response_model=SituationPage,
+    summary="Lire la file d'un pilote",
+    description="Les situations ouvertes (`new`, `acknowledged`, `in_progress`) du pilote, échéance la plus "
+    "proche d'abord ; pour `mus`, aussi toutes les situations escaladées. Coordinateurs de ce pilote, MUS et "
+    "administrateurs. Paginée par `limit` et `cursor`.",
+    response_description="Une page de la file",
+    responses=problems(404),
+)
 def read_queue(
     lead: str,
     session: SessionDep,
@@ -60,7 +82,15 @@ def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Pri
     return principal
 
 
-@router.get("/situations")
+@router.get(
+    "/situations",
+    response_model=SituationPage,
+    summary="Rechercher des situations",
+    description="Toutes les situations, de tout statut, filtrées par secteur, pilote, statut, fiche principale "
+    "et date d'ouverture, échéance la plus proche d'abord. MUS et administrateurs. Paginée par `limit` et "
+    "`cursor`.",
+    response_description="Une page de situations",
+)
 def search_situations(
     session: SessionDep,
     _: Annotated[Principal, Depends(_mus_or_admin)],
@@ -84,7 +114,17 @@ def search_situations(
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 
 
-@router.get("/situations/{situation_id}")
+@router.get(
+    "/situations/{situation_id}",
+    response_model=SituationOut,
+    response_model_exclude_unset=True,
+    summary="Lire une situation",
+    description="La situation, sa décision combinée, ses signalements et sa chronologie. Coordinateurs de ses "
+    "pilotes, MUS et administrateurs ; les données personnelles (lieux, descriptions, notes) ne sont montrées "
+    "qu'aux pilotes et à la MUS, et chaque lecture est tracée.",
+    response_description="La situation",
+    responses=problems(404),
+)
 def read_situation(
     situation_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(COORDINATION)]
 ) -> dict[str, Any]:
@@ -154,7 +194,12 @@ def _commit(session: Session, request: Request, principal: Principal, situation:
 Actor = Annotated[Principal, Depends(COORDINATION)]
 
 
-@router.post("/situations/{situation_id}/acknowledge")
+@router.post(
+    "/situations/{situation_id}/acknowledge",
+    **ACTION,
+    summary="Prendre en compte une situation",
+    description=f"`new` → `acknowledged`. {ACTORS}",
+)
 def acknowledge(situation_id: str, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
     return _act(
         session,
@@ -165,7 +210,13 @@ def acknowledge(situation_id: str, request: Request, session: SessionDep, princi
     )
 
 
-@router.post("/situations/{situation_id}/contacts")
+@router.post(
+    "/situations/{situation_id}/contacts",
+    **ACTION,
+    summary="Consigner un contact",
+    description=f"Un contact avec la personne (`met`, `not_found` ou `refused`) ; `met` fait passer une situation "
+    f"`new` ou `acknowledged` à `in_progress`. {ACTORS}",
+)
 def log_contact(
     situation_id: str, body: ContactIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
@@ -180,7 +231,12 @@ def log_contact(
     )
 
 
-@router.post("/situations/{situation_id}/resolve")
+@router.post(
+    "/situations/{situation_id}/resolve",
+    **ACTION,
+    summary="Résoudre une situation",
+    description=f"→ `resolved`, avec son issue (`other` demande une note). {ACTORS}",
+)
 def resolve(
     situation_id: str, body: ResolveIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
@@ -195,7 +251,12 @@ def resolve(
     )
 
 
-@router.post("/situations/{situation_id}/reopen")
+@router.post(
+    "/situations/{situation_id}/reopen",
+    **ACTION,
+    summary="Rouvrir une situation",
+    description=f"`resolved` → `in_progress`, avec la raison. {ACTORS}",
+)
 def reopen(
     situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
@@ -208,7 +269,12 @@ def reopen(
     )
 
 
-@router.post("/situations/{situation_id}/escalate")
+@router.post(
+    "/situations/{situation_id}/escalate",
+    **ACTION,
+    summary="Escalader une situation",
+    description=f"Escalade à la main vers la MUS, avec la raison ; une seule fois par situation (sinon 409). {ACTORS}",
+)
 def escalate(
     situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
@@ -221,7 +287,13 @@ def escalate(
     )
 
 
-@router.post("/situations/{situation_id}/requalify")
+@router.post(
+    "/situations/{situation_id}/requalify",
+    **ACTION,
+    summary="Requalifier une situation",
+    description=f"Ajoute ou retire des drapeaux et refait le routage sur les faits de la situation (fiches, "
+    f"pilote, partenaires, échéances). {ACTORS}",
+)
 def requalify(
     situation_id: str, body: RequalifyIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
@@ -244,7 +316,14 @@ def requalify(
     )
 
 
-@router.post("/situations/{situation_id}/merge")
+@router.post(
+    "/situations/{situation_id}/merge",
+    **ACTION,
+    summary="Fusionner une situation dans une autre",
+    description="→ `merged` : ses signalements rejoignent la situation `into`, qui refait son routage. Il faut "
+    f"pouvoir agir sur les deux situations. {ACTORS} Situation modifiée en même temps par une autre opération : "
+    "409 (réessayer).",
+)
 def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
     with _deadlock_is_a_conflict():
         # Both rows locked at once, in id order: two opposite merges cannot deadlock.

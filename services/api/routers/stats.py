@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.api.deps import SessionDep, require_roles
+from services.api.schemas.stats import SemesterReport
 from services.core.access import Principal
 from services.core.access.policy import can_read_statistics, statistics_variants
 from services.core.clock import utc_now
@@ -52,7 +53,18 @@ def report_for(session: SessionDep, semester: Semester, sector: str | None, vari
     )
 
 
-@router.get("/semesters/{semester}", response_model=None)
+@router.get(
+    "/semesters/{semester}",
+    response_model=SemesterReport,
+    summary="Lire les chiffres d'un semestre",
+    description="Les chiffres d'un semestre (du 1er janvier au 30 juin ou du 1er juillet au 31 décembre, heure de "
+    "Paris, selon l'heure de réception), pour tout Paris ou un secteur. Analystes, administrateurs et MUS : tout "
+    "secteur ou tout Paris ; coordinateurs d'un secteur ou d'une zone : seulement avec `?sector=` l'un des leurs. "
+    "La variante `published` masque les petits effectifs (`secret`) ; `internal` est réservée à la MUS et aux "
+    "administrateurs. `?format=csv` donne les mêmes chiffres en CSV.",
+    response_description="Les chiffres du semestre (JSON, ou CSV avec `format=csv`)",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def read_semester(
     semester: str,
     session: SessionDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SessionDep, require_roles
+from services.api.schemas.weather import WeatherPlanOut
 from services.core.access import Principal
 from services.core.clock import utc_now
 from services.core.timefmt import rfc3339
@@ -18,8 +19,10 @@ router = APIRouter(prefix="/v1/weather-plan", tags=["plan météo"])
 
 class WeatherPlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["grand_froid", "canicule"]
-    level: Annotated[int, Field(ge=1, le=4, strict=True)]
+    kind: Literal["grand_froid", "canicule"] = Field(description="Plan : grand_froid ou canicule")
+    level: Annotated[int, Field(ge=1, le=4, strict=True)] = Field(
+        description="Niveau : 1 à 3 (grand froid), 1 à 4 (canicule)"
+    )
 
 
 def _can_set(principal: Annotated[Principal, Depends(require_roles("admin", "coordinator"))]) -> Principal:
@@ -39,12 +42,25 @@ def _view(session: SessionDep) -> dict[str, Any]:
 READERS = require_roles("outreach", "coordinator", "admin")
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=WeatherPlanOut,
+    summary="Lire le plan météo",
+    description="Le plan grand froid ou canicule en vigueur et son niveau. Maraudes, coordinateurs et administrateurs.",
+    response_description="Le plan en vigueur (tout à null s'il n'y en a pas)",
+)
 def read_weather_plan(session: SessionDep, _: Annotated[Principal, Depends(READERS)]) -> dict[str, Any]:
     return _view(session)
 
 
-@router.put("")
+@router.put(
+    "",
+    response_model=WeatherPlanOut,
+    summary="Fixer le plan météo",
+    description="Met en vigueur un plan et son niveau (grand froid : 1 à 3, canicule : 1 à 4) ; les décisions "
+    "de routage suivantes en tiennent compte. Administrateurs et MUS.",
+    response_description="Le plan en vigueur",
+)
 def put_weather_plan(
     body: WeatherPlanIn, session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]
 ) -> dict[str, Any]:
@@ -53,7 +69,13 @@ def put_weather_plan(
     return _view(session)
 
 
-@router.delete("", status_code=204)
+@router.delete(
+    "",
+    status_code=204,
+    summary="Lever le plan météo",
+    description="Plus aucun plan en vigueur. Administrateurs et MUS.",
+    response_description="Plan levé",
+)
 def delete_weather_plan(session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]) -> Response:
     clear_plan(session, actor=principal.actor, now=utc_now())
     session.commit()

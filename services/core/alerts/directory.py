@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
@@ -116,13 +116,21 @@ class StructureIn(BaseModel):
     """`PUT /v1/directory/{code}`: the whole structure. `webhook_secret` is write-only: omitted, the stored one is
     kept (the API never shows it back)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"description": "La structure entière ; le secret n'est jamais relu"}
+    )
 
-    name: Name
-    active: bool
-    webhook_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
-    webhook_secret: Annotated[str, StringConstraints(min_length=MIN_SECRET_LENGTH, max_length=200)] | None = None
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
+    name: Name = Field(description="Nom (200 caractères au plus)")
+    active: bool = Field(description="Vrai pour envoyer ses alertes")
+    webhook_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None, description="URL HTTPS du webhook"
+    )
+    webhook_secret: Annotated[str, StringConstraints(min_length=MIN_SECRET_LENGTH, max_length=200)] | None = Field(
+        default=None, description=f"Secret de signature ({MIN_SECRET_LENGTH} caractères au moins) ; omis : inchangé"
+    )
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = Field(
+        default=None, description="Adresse électronique"
+    )
 
     @field_validator("webhook_url")
     @classmethod

@@ -31,11 +31,28 @@ class Location(_Strict):
     an arrondissement number."""
 
     # Numbers only (strict): "48.8" or true are not coordinates.
-    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, strict=True)] | None = None
-    postcode: Annotated[str, StringConstraints(pattern=r"^\d{5}$")] | None = None
-    address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    arrondissement: Annotated[int, Field(ge=1, le=20, strict=True)] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Exactement une forme : {lat, lon} (avec postcode facultatif), {postcode, address?} "
+            "ou {arrondissement}"
+        }
+    )
+
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)] | None = Field(
+        default=None, description="Latitude WGS84 (un nombre), avec lon"
+    )
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, strict=True)] | None = Field(
+        default=None, description="Longitude WGS84 (un nombre), avec lat"
+    )
+    postcode: Annotated[str, StringConstraints(pattern=r"^\d{5}$")] | None = Field(
+        default=None, description="Code postal (5 chiffres)"
+    )
+    address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Adresse, avec un code postal"
+    )
+    arrondissement: Annotated[int, Field(ge=1, le=20, strict=True)] | None = Field(
+        default=None, description="Arrondissement de Paris (1 à 20)"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -54,11 +71,15 @@ class Location(_Strict):
 
 
 class PeopleIn(_Strict):
-    adults: Count = 0
-    children: Count = 0
-    unaccompanied_minors: Count = 0
-    adult_genders: Annotated[list[Gender], Field(max_length=MAX_PEOPLE_LIST)] | None = None
-    adult_age_bands: Annotated[list[AgeBand], Field(max_length=MAX_PEOPLE_LIST)] | None = None
+    adults: Count = Field(default=0, description="Nombre d'adultes (0 à 500)")
+    children: Count = Field(default=0, description="Nombre d'enfants accompagnés (0 à 500)")
+    unaccompanied_minors: Count = Field(default=0, description="Nombre de mineurs non accompagnés (0 à 500)")
+    adult_genders: Annotated[list[Gender], Field(max_length=MAX_PEOPLE_LIST)] | None = Field(
+        default=None, description="Genre de chaque adulte (au plus autant que d'adultes)"
+    )
+    adult_age_bands: Annotated[list[AgeBand], Field(max_length=MAX_PEOPLE_LIST)] | None = Field(
+        default=None, description="Tranche d'âge de chaque adulte (au plus autant que d'adultes)"
+    )
 
     @model_validator(mode="after")
     def _lists_fit_adults(self) -> Self:
@@ -79,14 +100,28 @@ class PeopleIn(_Strict):
 
 
 class SignalIn(_Strict):
-    observed_at: ClientInstant | None = None
-    location: Location
-    place: Annotated[str, StringConstraints(max_length=500)] | None = None
-    source: Source
+    observed_at: ClientInstant | None = Field(
+        default=None,
+        description="Heure d'observation, RFC 3339 avec décalage ; par défaut l'heure de réception ; "
+        "entre le 1er janvier 2000 et 10 minutes après la réception",
+    )
+    location: Location = Field(description="Où la ou les personnes ont été vues")
+    place: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Précision du lieu (500 caractères au plus)"
+    )
+    source: Source = Field(description="Origine du signalement")
     # flags before people: the people check reads them.
-    flags: Annotated[list[Flag], Field(max_length=40)] = Field(default_factory=list)
-    people: PeopleIn = Field(default_factory=PeopleIn, validate_default=True)
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    flags: Annotated[list[Flag], Field(max_length=40)] = Field(
+        default_factory=list, description="Drapeaux, du vocabulaire des fiches réflexes"
+    )
+    people: PeopleIn = Field(
+        default_factory=PeopleIn,
+        validate_default=True,
+        description="Les personnes : au moins une, sauf avec le drapeau camp ou deceased",
+    )
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        default=None, description="Description (4000 caractères au plus)"
+    )
 
     @field_validator("people")
     @classmethod
@@ -101,7 +136,7 @@ class SignalIn(_Strict):
 
 
 class SignalAccepted(BaseModel):
-    id: str
-    status: Literal["received"]
-    directives: list[str]
-    links: dict[str, str]
+    id: str = Field(description="Identifiant du signalement")
+    status: Literal["received"] = Field(description="Toujours `received` : le routage suit")
+    directives: list[str] = Field(description="Consignes immédiates (ex. `call_115`), triées")
+    links: dict[str, str] = Field(description="Liens : `self`, l'adresse du signalement")

@@ -34,26 +34,34 @@ class _Strict(BaseModel):
 
 
 class ContactIn(_Strict):
-    result: ContactResult
-    at: ClientInstant | None = None
-    note: Note | None = None
+    result: ContactResult = Field(description="`met` (rencontrée), `not_found` (non trouvée) ou `refused`")
+    at: ClientInstant | None = Field(
+        default=None, description="Heure du contact, RFC 3339, de 2000 à réception + 10 min ; par défaut maintenant"
+    )
+    note: Note | None = Field(default=None, description=f"Note ({MAX_NOTE} caractères au plus)")
 
 
 class ResolveIn(_Strict):
-    outcome: Outcome
-    note: Note | None = None
+    outcome: Outcome = Field(description="Issue de la situation")
+    note: Note | None = Field(
+        default=None, description=f"Note, obligatoire pour `other` ({MAX_NOTE} caractères au plus)"
+    )
 
 
 class ReasonIn(_Strict):
     """`reopen` and `escalate`."""
 
-    reason: Reason
+    model_config = ConfigDict(json_schema_extra={"description": "Rouvrir ou escalader : la raison"})
+
+    reason: Reason = Field(description=f"Raison (1 à {MAX_REASON} caractères)")
 
 
 class RequalifyIn(_Strict):
-    add_flags: Flags = Field(default_factory=list)
-    remove_flags: Flags = Field(default_factory=list)
+    add_flags: Flags = Field(default_factory=list, description="Drapeaux à ajouter")
+    remove_flags: Flags = Field(default_factory=list, description="Drapeaux à retirer")
 
 
 class MergeIn(_Strict):
-    into: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)]
+    into: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=36)] = Field(
+        description="Identifiant de la situation qui reçoit les signalements"
+    )

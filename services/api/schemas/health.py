@@ -1,0 +1,17 @@
+"""`GET /health`'s answer (French docstrings: OpenAPI shows them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from services.api.schemas.base import Answer
+
+
+class HealthOut(Answer):
+    """L'état du service et de ce dont il dépend."""
+
+    status: Literal["ok", "down"] = Field(description="`ok` quand tout répond, sinon `down`")
+    checks: dict[str, str] = Field(description="État de chaque composant (`api`, `database`, `broker`…) : ok ou down")
+    detail: str | None = Field(default=None, description="Ce qui est indisponible (seulement en 503)")
