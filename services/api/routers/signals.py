@@ -24,7 +24,6 @@ from services.core.signals.intake import Accepted, accept_signal, request_finger
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import signal_view
 from services.core.territory import default_map
-from services.core.weather import RecentPlan
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])
 IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
@@ -39,7 +38,6 @@ def _checked_key(value: str | None) -> str | None:
 
 
 READERS = require_roles("outreach", "coordinator", "admin")
-RECENT_PLAN = RecentPlan()
 
 
 @router.post("", status_code=202, response_model=SignalAccepted)
@@ -73,7 +71,6 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
             now=utc_now(),
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=RECENT_PLAN.get(connection),
             idempotency_key=key,
             fingerprint=fingerprint,
         )
