@@ -197,12 +197,7 @@ def assign(
     return signal_view(signal, personal=True)
 
 
-@router.get(
-    "/{signal_id}",
-    summary="Lire un signalement",
-    description="Le signalement et sa propre décision de routage. Données personnelles (lieu précis, texte libre) "
-    "pour son auteur, les pilotes concernés et la Mission Urgence Sociale ; chaque lecture en est tracée.",
-)
+@router.get("/{signal_id}")
 def read_signal(
     signal_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(READERS)]
 ) -> dict[str, Any]:
