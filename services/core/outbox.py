@@ -33,16 +33,18 @@ QUEUE_MAINTENANCE = "maintenance"
 NOTIFY_CHANNEL = "outbox"
 
 
-def enqueue_statement(before: str | None = None) -> TextClause:
+def enqueue_statement(before: str | None = None, *, also_select: str = "") -> TextClause:
     """The SQL that writes one outbox row and wakes the relay, returning the row's id. `before`, the SQL of
     another data-modifying statement, runs in the same statement: a write and the work it causes in one round
-    trip, atomic on their own. Binds `task`, `queue`, `outbox_payload`, `created_at` (and those of `before`)."""
+    trip, atomic on their own. `also_select`: more columns to return (a read the caller needs, in the same trip).
+    Binds `task`, `queue`, `outbox_payload`, `created_at` (and those of `before`)."""
     written = f"WITH written AS ({before}), " if before else "WITH "
+    extra = f", {also_select}" if also_select else ""
     return text(
         written + f"queued AS (INSERT INTO {OutboxMessage.__tablename__} "
         "(task, queue, payload, created_at, publish_count) "
         "VALUES (:task, :queue, :outbox_payload, :created_at, 0) RETURNING id) "
-        "SELECT id, pg_notify(:channel, '') FROM queued"
+        f"SELECT id, pg_notify(:channel, ''){extra} FROM queued"
     ).bindparams(bindparam("outbox_payload", type_=JSONB), bindparam("channel", NOTIFY_CHANNEL))
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime
-from math import inf
 
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
@@ -24,25 +21,6 @@ def current_plan(db: Session | Connection) -> WeatherPlan | None:
     if state is None:
         return None
     return WeatherPlan(kind=state.kind, level=state.level)
-
-
-class RecentPlan:
-    """The plan as read at most `seconds` ago, for the intake's immediate directives: one query less per signal.
-    The routing task reads the plan fresh, so a change reaches decisions at once and directives within seconds."""
-
-    def __init__(self, seconds: float = 2.0) -> None:
-        self.seconds = seconds
-        self._read_at = -inf
-        self._plan: WeatherPlan | None = None
-        self._lock = threading.Lock()
-
-    def get(self, db: Session | Connection) -> WeatherPlan | None:
-        now = time.monotonic()
-        if now - self._read_at > self.seconds:
-            plan = current_plan(db)
-            with self._lock:
-                self._plan, self._read_at = plan, now
-        return self._plan
 
 
 def current_state(session: Session) -> WeatherPlanState | None:

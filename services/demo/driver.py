@@ -30,7 +30,6 @@ from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
 from services.core.situations import actions
 from services.core.territory import TerritoryMap
-from services.core.weather import current_plan
 
 DEMO_ACTOR = "demo"
 
@@ -72,8 +71,6 @@ class Driver:
         self.actor = actor
         self.sole_writer = sole_writer
         self._held: dict[str, Situation] = {}
-        # The demo never changes the weather plan: its only writer reads it once.
-        self._weather = current_plan(session) if sole_writer else None
         if sole_writer:
             event.listen(session, "transient_to_pending", self._hold)
 
@@ -133,7 +130,6 @@ class Driver:
             now=when,
             fiches=self.fiches,
             territory_map=self.territory_map,
-            weather=self._weather if self.sole_writer else current_plan(self.session),
         )
         # The routing task's body, run here at once; its outbox row is finished with the others (`finish_outbox`).
         outcome = route_signal(

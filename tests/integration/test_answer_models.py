@@ -52,7 +52,7 @@ def test_statistics_answer_matches_its_model(client: TestClient, token: TokenFac
         assert report.variant == variant and report.sector == sector
 
 
-def test_health_answer_matches_its_model(client: TestClient) -> None:
+def test_health_answer_matches_its_model(client: TestClient, everything_beats: None) -> None:
     answer = client.get("/health")
     assert answer.status_code == 200
     assert HealthOut.model_validate(answer.json()).status == "ok"

@@ -57,6 +57,10 @@ READS_AND_ADMIN: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = 
     ("POST", "/v1/signals", SIGNAL_14, _row(202, 202, 202, 202, 202, 403, 202)),
     ("GET", "/v1/signals/{signal}", None, _row(200, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/signals/inconnu", None, _row(404, 404, 404, 404, 404, 403, 404)),
+    ("GET", "/v1/signals?status=out_of_territory", None, _row(403, 403, 403, 403, 200, 403, 200)),
+    # Only the MUS places a signal; this one is routed, not out of territory: a conflict for the MUS.
+    ("POST", "/v1/signals/{signal}/assign", {"arrondissement": 14}, _row(403, 403, 403, 403, 409, 403, 403)),
+    ("POST", "/v1/signals/inconnu/assign", {"arrondissement": 14}, _row(403, 403, 403, 403, 404, 403, 403)),
     ("GET", "/v1/queues/eps:paris-13", None, _row(403, 403, 200, 403, 200, 403, 200)),
     ("GET", "/v1/queues/eps:paris-14", None, _row(403, 403, 403, 200, 200, 403, 200)),
     ("GET", "/v1/queues/mus", None, _row(403, 403, 403, 403, 200, 403, 200)),

@@ -106,10 +106,10 @@ class Stack:
         except OSError:
             return False
 
-    def start_api(self) -> None:
+    def start_api(self, timeout: float = 30) -> None:
         cli = [sys.executable, "-m", "services.cli"]
         self._spawn("api", [*cli, "api", "--port", str(self.api_port), "--no-migrate"])
-        wait_for(self._api_answers, timeout=30, what="l'API")
+        wait_for(self._api_answers, timeout=timeout, what="l'API")
 
     def _api_answers(self) -> bool:
         try:

@@ -1,32 +1,40 @@
-"""Signals: intake (`POST /v1/signals`) and reading one back."""
+"""Signals: intake (`POST /v1/signals`), reading one back, and the MUS's out-of-territory list and attribution."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address, require_roles
 from services.api.openapi import problems
-from services.api.schemas.signals import SignalOut
+from services.api.schemas.signals import SignalOut, SignalPage
 from services.core.access import Principal
 from services.core.access.audit import audit
-from services.core.access.policy import can_see_signal, may_read_personal_data
+from services.core.access.policy import (
+    can_assign_signals,
+    can_list_out_of_territory,
+    can_see_signal,
+    may_read_signal_personal_data,
+)
 from services.core.clock import utc_now
 from services.core.db import get_engine
 from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import Signal, Situation
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
+from services.core.signals.dispatch import assign_signal
 from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalAccepted, SignalIn
-from services.core.signals.views import signal_view
+from services.core.signals.views import list_out_of_territory, signal_view
 from services.core.territory import default_map
-from services.core.weather import RecentPlan
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])
 IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
@@ -41,7 +49,6 @@ def _checked_key(value: str | None) -> str | None:
 
 
 READERS = require_roles("outreach", "coordinator", "admin")
-RECENT_PLAN = RecentPlan()
 
 
 @router.post(
@@ -89,10 +96,90 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
             now=utc_now(),
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=RECENT_PLAN.get(connection),
             idempotency_key=key,
             fingerprint=fingerprint,
         )
+
+
+class AssignIn(BaseModel):
+    """L'arrondissement où placer un signalement localisé à tort hors territoire."""
+
+    model_config = ConfigDict(extra="forbid")
+    arrondissement: Annotated[int, Field(ge=1, le=20, strict=True, description="Arrondissement de Paris, 1 à 20")]
+
+
+COORDINATION = require_roles("coordinator", "admin")
+
+
+@router.get(
+    "",
+    response_model=SignalPage,
+    response_model_exclude_unset=True,
+    summary="Signalements hors territoire",
+    description="Les signalements localisés hors de Paris, du plus récent au plus ancien, sans données "
+    "personnelles (la lecture d'un signalement les donne, tracée). Mission Urgence Sociale et administrateurs. "
+    "Paginé : `limit` (50 par défaut, 500 au plus) et `cursor` (le `next_cursor` de la page précédente).",
+    response_description="Une page de signalements hors territoire",
+)
+def list_signals(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(COORDINATION)],
+    status: Annotated[Literal["out_of_territory"], Query(description="seul out_of_territory est proposé")],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(description="Le `next_cursor` de la page précédente")] = None,
+) -> dict[str, Any]:
+    if not can_list_out_of_territory(principal):
+        raise Forbidden("réservé à la Mission Urgence Sociale et aux administrateurs")
+    return list_out_of_territory(session, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/{signal_id}/assign",
+    response_model=SignalOut,
+    summary="Attribuer un signalement hors territoire à un arrondissement",
+    description="La Mission Urgence Sociale place dans un arrondissement de Paris un signalement localisé à tort "
+    "hors territoire : il est routé à nouveau comme s'il y était (il ouvre ou rejoint une situation, une seule "
+    "fois), et l'attribution figure dans l'historique de la situation et dans le journal d'audit. Répéter la même "
+    "attribution ne change rien ; 409 si le signalement n'est pas (ou plus) hors territoire.",
+    response_description="Le signalement, routé à nouveau",
+    responses=problems(404, 409),
+)
+def assign(
+    signal_id: str,
+    body: AssignIn,
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(COORDINATION)],
+) -> dict[str, Any]:
+    if not can_assign_signals(principal):
+        raise Forbidden("seule la Mission Urgence Sociale attribue un signalement hors territoire")
+    now = utc_now()
+    with deadlock_is_a_conflict():
+        outcome = assign_signal(
+            session,
+            signal_id,
+            body.arrondissement,
+            actor=principal.actor,
+            now=now,
+            fiches=active_fiches(),
+            territory_map=default_map(),
+        )
+        signal = session.get(Signal, signal_id)
+        assert signal is not None
+        # A repeated attribution changed nothing: what happened is a read of the signal.
+        action = "signal.read" if outcome.replayed else "signal.assign"
+        audit(
+            session,
+            principal,
+            action,
+            now=now,
+            client=client_address(request),
+            signal_id=signal.id,
+            situation_id=signal.situation_id,
+            detail={"arrondissement": body.arrondissement},
+        )
+        session.commit()
+    return signal_view(signal, personal=True)
 
 
 @router.get(
@@ -116,7 +203,7 @@ def read_signal(
         raise NotFound("signalement introuvable")
     if not can_see_signal(principal, signal, situation):
         raise Forbidden("ce signalement n'est pas dans votre périmètre (le vôtre, ou ceux de vos pilotes)")
-    personal = may_read_personal_data(principal, situation, submitted_by=signal.submitted_by)
+    personal = may_read_signal_personal_data(principal, signal, situation)
     if personal:
         audit(
             session,

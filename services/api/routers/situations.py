@@ -3,14 +3,13 @@ machine with `now`, audit, commit). Every read of a situation's personal data an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import QueryInstant, SessionDep, client_address, require_roles
 from services.api.openapi import problems
 from services.api.schemas.situations import SituationOut, SituationPage
@@ -23,7 +22,7 @@ from services.core.access.policy import (
     may_read_personal_data,
 )
 from services.core.clock import utc_now
-from services.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import OPEN_STATUSES, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
@@ -37,7 +36,6 @@ router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
 ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
-DEADLOCK_DETECTED = "40P01"
 # What every action answers: the situation as it now is (its personal fields, since the caller acts on it).
 ACTION: dict[str, Any] = {
     "response_model": SituationOut,
@@ -156,18 +154,6 @@ def _checked(principal: Principal, situation: Situation | None) -> Situation:
     return situation
 
 
-@contextmanager
-def _deadlock_is_a_conflict() -> Iterator[None]:
-    """Two transactions locking the same situations in opposite orders (a merge and a routing join): PostgreSQL
-    aborts one; its client is told to try again rather than shown a 500."""
-    try:
-        yield
-    except OperationalError as err:
-        if getattr(err.orig, "sqlstate", None) == DEADLOCK_DETECTED:
-            raise Conflict("la situation était modifiée en même temps par une autre opération : réessayez") from err
-        raise
-
-
 def _act(
     session: Session,
     request: Request,
@@ -177,7 +163,7 @@ def _act(
 ) -> dict[str, Any]:
     """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
     situation as it now is."""
-    with _deadlock_is_a_conflict():
+    with deadlock_is_a_conflict():
         situation = _checked(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
         change(situation)
         return _commit(session, request, principal, situation)
@@ -325,7 +311,7 @@ def requalify(
     "409 (réessayer).",
 )
 def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
-    with _deadlock_is_a_conflict():
+    with deadlock_is_a_conflict():
         # Both rows locked at once, in id order: two opposite merges cannot deadlock.
         locked = actions.lock_situations(session, [situation_id, body.into])
         source = _checked(principal, locked.get(situation_id))

@@ -94,3 +94,10 @@ class SignalRouting(SignalFacts):
 
 class SignalOut(SignalPersonal, SignalRouting):
     """Un signalement, son routage et, pour qui peut les lire, ses données personnelles."""
+
+
+class SignalPage(Answer):
+    """Une page de signalements, du plus récent au plus ancien."""
+
+    items: list[SignalOut] = Field(description="Les signalements de la page (sans données personnelles)")
+    next_cursor: str | None = Field(description="À passer en `?cursor=` pour la page suivante ; null à la dernière")

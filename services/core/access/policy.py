@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from services.core.access.principal import Principal
 from services.core.models import Signal, Situation
 
+OUT_OF_TERRITORY = "out_of_territory"
+
 
 def can_read_queue(principal: Principal, lead: str) -> bool:
     if principal.role == "admin" or principal.is_mus:
@@ -27,7 +29,32 @@ def can_act_on_situation(principal: Principal, situation: Situation) -> bool:
 def can_see_signal(principal: Principal, signal: Signal, situation: Situation | None) -> bool:
     if principal.role == "admin" or signal.submitted_by == principal.id:
         return True
+    if _mus_decides(principal, signal):
+        return True
     return situation is not None and principal.role == "coordinator" and can_see_situation(principal, situation)
+
+
+def _mus_decides(principal: Principal, signal: Signal) -> bool:
+    """A signal located outside Paris has no lead and no situation: the MUS decides what becomes of it."""
+    return principal.is_mus and signal.status == OUT_OF_TERRITORY
+
+
+def can_list_out_of_territory(principal: Principal) -> bool:
+    """The MUS, whose work they are, and admins, who oversee: the list holds no personal data."""
+    return principal.role == "admin" or principal.is_mus
+
+
+def can_assign_signals(principal: Principal) -> bool:
+    """Placing a misplaced signal in an arrondissement is an act on a case: the MUS's (admins see but never act)."""
+    return principal.is_mus
+
+
+def may_read_signal_personal_data(principal: Principal, signal: Signal, situation: Situation | None) -> bool:
+    """The rule of `may_read_personal_data` for one signal, and the MUS for one out of territory (it must know
+    where it was reported to place it)."""
+    return _mus_decides(principal, signal) or may_read_personal_data(
+        principal, situation, submitted_by=signal.submitted_by
+    )
 
 
 def statistics_sectors(principal: Principal, zones: Mapping[str, str]) -> frozenset[str] | None:

@@ -1,20 +1,23 @@
-"""Routing a stored signal: the body of the `route_signal` task, idempotent on the signal id."""
+"""Routing a stored signal: the body of the `route_signal` task, idempotent on the signal id; and routing again
+one the MUS places in an arrondissement."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from services.core.facts import WeatherPlan, facts_from_json
 from services.core.fiches import FicheBook
-from services.core.models import Signal, WeatherPlanState
+from services.core.models import Signal, Situation, WeatherPlanState
 from services.core.outbox import mark_done
 from services.core.routing import route
 from services.core.situations.placement import place_signal
-from services.core.territory import TerritoryMap
+from services.core.situations.timeline import record
+from services.core.territory import Territory, TerritoryMap
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,11 @@ def route_signal(
 ) -> RoutingOutcome | None:
     """Route one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
     no-ops. None when the signal does not exist (nothing to do)."""
-    # The signal, locked, and the weather plan in force, in one round trip.
-    found = session.execute(
-        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
-        .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
-        .where(col(Signal.id) == signal_id)
-        .with_for_update(of=Signal)
-    ).first()
+    found = _locked_with_plan(session, signal_id)
     if found is None:
         mark_done(session, outbox_id, now)
         return None
-    signal, plan_kind, plan_level = found
+    signal, weather = found
     if signal.status != "received":
         mark_done(session, outbox_id, now)
         return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
@@ -54,15 +51,40 @@ def route_signal(
     territory = territory_map.locate(
         lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
     )
-    decision = route(
-        facts_from_json({"people": signal.people, "flags": signal.flags}),
-        fiches,
-        territory,
-        None if plan_kind is None else WeatherPlan(kind=plan_kind, level=plan_level),
-    )
+    _route_in(session, signal, territory, weather, fiches, now)
+    mark_done(session, outbox_id, now)
+    session.flush()
+    return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=False)
+
+
+def _locked_with_plan(session: Session, signal_id: str) -> tuple[Signal, WeatherPlan | None] | None:
+    """The signal, locked, and the weather plan in force, in one round trip."""
+    found = session.execute(
+        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
+        .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
+        .where(col(Signal.id) == signal_id)
+        .with_for_update(of=Signal)
+    ).first()
+    if found is None:
+        return None
+    signal, plan_kind, plan_level = found
+    return signal, None if plan_kind is None else WeatherPlan(kind=plan_kind, level=plan_level)
+
+
+def _route_in(
+    session: Session,
+    signal: Signal,
+    territory: Territory,
+    weather: WeatherPlan | None,
+    fiches: FicheBook,
+    now: datetime,
+) -> Situation | None:
+    """Decide for the signal as located in `territory`; in Paris it opens or joins its situation (None outside)."""
+    decision = route(facts_from_json({"people": signal.people, "flags": signal.flags}), fiches, territory, weather)
     signal.decision = decision.to_json()
     signal.routed_at = now
     signal.routing_error = None
+    situation = None
     if territory.in_paris:
         situation = place_signal(session, signal, decision, territory, fiches, now)
         signal.status = "routed"
@@ -72,7 +94,49 @@ def route_signal(
     else:
         signal.status = "out_of_territory"
     session.add(signal)
-    mark_done(session, outbox_id, now)
+    return situation
+
+
+def assigned_note(arrondissement: int) -> str:
+    """Recorded in the decision's notes of a signal placed by the MUS: where it was placed, and that it was."""
+    return f"assigned_arrondissement:{arrondissement}"
+
+
+def assign_signal(
+    session: Session,
+    signal_id: str,
+    arrondissement: int,
+    *,
+    actor: str,
+    now: datetime,
+    fiches: FicheBook,
+    territory_map: TerritoryMap,
+) -> RoutingOutcome:
+    """Route an out-of-territory signal again as if located in `arrondissement` (the MUS found it misplaced):
+    the worker's own path, so it opens or joins a situation exactly once. Assigning it again to the same
+    arrondissement changes nothing (replayed); any other signal is a conflict."""
+    if not 1 <= arrondissement <= 20:
+        raise InvalidInput([FieldError("arrondissement", "range", "un arrondissement de Paris, de 1 à 20")])
+    found = _locked_with_plan(session, signal_id)
+    if found is None:
+        raise NotFound("signalement introuvable")
+    signal, weather = found
+    note = assigned_note(arrondissement)
+    if signal.status == "routed" and note in (signal.decision or {}).get("notes", ()):
+        return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
+    if signal.status != "out_of_territory":
+        raise Conflict(f"seul un signalement hors territoire peut être attribué (statut : {signal.status})")
+    located = territory_map.locate(arrondissement=arrondissement)
+    situation = _route_in(session, signal, replace(located, notes=(*located.notes, note)), weather, fiches, now)
+    assert situation is not None
+    record(
+        session,
+        situation,
+        type="signal_assigned",
+        actor=actor,
+        now=now,
+        data={"signal_id": signal.id, "arrondissement": arrondissement, "from": "out_of_territory"},
+    )
     session.flush()
     return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=False)
 

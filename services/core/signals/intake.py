@@ -1,4 +1,5 @@
-"""Accepting a signal: one transaction writes the signal and its outbox row; directives come back at once."""
+"""Accepting a signal: one statement writes the signal and its outbox row and reads the weather plan in force;
+directives come back at once."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
 from services.core.instants import instant_errors
-from services.core.models import IdempotencyKey, Signal
+from services.core.models import IdempotencyKey, Signal, WeatherPlanState
 from services.core.models._types import new_id
 from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue_statement
 from services.core.routing import route
@@ -71,12 +72,16 @@ SIGNAL_COLUMNS = (
 
 
 def _write_statement() -> TextClause:
-    """The signal, its outbox row and the relay's wake-up call, in one statement (one round trip). Written out
-    once: each request only binds its values."""
+    """The signal, its outbox row and the relay's wake-up call, in one statement (one round trip), which also
+    returns the weather plan in force as that statement starts: the directives follow a plan set or lifted by
+    any process the moment it is committed, with no cache to invalidate and no extra trip. Written out once:
+    each request only binds its values."""
     columns = ", ".join(SIGNAL_COLUMNS)
     values = ", ".join(f":{name}" for name in SIGNAL_COLUMNS)
     insert_signal = f"INSERT INTO {Signal.__tablename__} ({columns}) VALUES ({values})"
-    return enqueue_statement(insert_signal).bindparams(
+    plan = f"FROM {WeatherPlanState.__tablename__} WHERE id = 1"
+    also_select = f"(SELECT kind {plan}) AS plan_kind, (SELECT level {plan}) AS plan_level"
+    return enqueue_statement(insert_signal, also_select=also_select).bindparams(
         bindparam("people", type_=JSONB),
         bindparam("flags", type_=ARRAY(Text)),
         bindparam("task", ROUTE_SIGNAL),
@@ -116,7 +121,6 @@ def accept_signal(
     now: datetime,
     fiches: FicheBook,
     territory_map: TerritoryMap,
-    weather: WeatherPlan | None,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> Accepted:
@@ -131,11 +135,9 @@ def accept_signal(
     if problems := instant_errors("observed_at", observed_at, now):
         raise InvalidInput(problems)
 
-    # Directives never wait for a worker: the same engine, on the same inputs, runs here first.
-    decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)
     where = payload.location
     signal_id = new_id()
-    connection.execute(
+    written = connection.execute(
         WRITE_SIGNAL,
         {
             "id": signal_id,
@@ -156,7 +158,10 @@ def accept_signal(
             "outbox_payload": {"signal_id": signal_id},
             "created_at": now,
         },
-    )
+    ).one()
+    weather = None if written.plan_kind is None else WeatherPlan(kind=written.plan_kind, level=written.plan_level)
+    # Directives never wait for a worker: the same engine, on the same inputs, runs here first.
+    decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)
     response = {
         "id": signal_id,
         "status": "received",

@@ -1,11 +1,16 @@
-"""A signal as `GET /v1/signals/{id}` shows it."""
+"""A signal as `GET /v1/signals/{id}` shows it, and the list of those out of territory."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from services.core.errors import FieldError, InvalidInput
 from services.core.models import Signal
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
 from services.core.routing import DEADLINE_KINDS
 from services.core.timefmt import rfc3339
 
@@ -61,3 +66,24 @@ def signal_view(signal: Signal, *, personal: bool) -> dict[str, Any]:
     if personal:
         view.update(personal_fields(signal))
     return view
+
+
+def list_out_of_territory(session: Session, *, limit: int = DEFAULT_PAGE, cursor: str | None = None) -> dict[str, Any]:
+    """Signals located outside Paris, newest first (then id: a stable order for keyset pagination), without
+    personal data: reading one (`GET /v1/signals/{id}`) is the audited personal read."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput([FieldError("limit", "range", f"entre 1 et {MAX_PAGE}")])
+    received = col(Signal.received_at)
+    statement = select(Signal).where(col(Signal.status) == "out_of_territory")
+    if cursor is not None:
+        before, before_id = decode_cursor(cursor)
+        # `received <= before` first: the index on reception time bounds the scan.
+        statement = statement.where(
+            received <= before, or_(received < before, and_(received == before, col(Signal.id) < before_id))
+        )
+    rows = session.exec(statement.order_by(received.desc(), col(Signal.id).desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {
+        "items": [signal_view(signal, personal=False) for signal in page],
+        "next_cursor": encode_cursor(page[-1].received_at, page[-1].id) if len(rows) > limit else None,
+    }
