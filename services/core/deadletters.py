@@ -15,8 +15,9 @@ What a replay does (the API's `POST /v1/dead-letters/{id}/replay` and `urgence d
   only sees its new row finished.
 - The dead letter is kept, marked replayed (`replayed_at`, `replayed_by`, `replay_outbox_id`): history stays.
   If the work dies again, a new dead letter says so.
-- Twice is refused: a letter already replayed raises `AlreadyReplayed` (409 in the API), and nothing is written.
-  The conditional UPDATE that marks the letter is also its lock: two people replaying it at once replay it once.
+- Twice is refused: a letter already replayed raises `AlreadyReplayed` (409 in the API, exit code 1 in the CLI),
+  and nothing is written. The letter is read FOR UPDATE: two people replaying it at once replay it once (the
+  second waits for the first's commit, then finds it replayed).
 - A letter that names no item (a message that never had one, or a payload emptied when the retention period ran
   out) or whose task is not replayable raises `NotReplayable` (409), and nothing is written.
 - Every replay is audited (`dead_letter.replay`) in the same transaction; the caller commits.
@@ -90,14 +91,21 @@ def _waiting() -> Any:
 
 
 @dataclass(frozen=True)
-class _Work:
-    """What replaying one letter writes: the item reset, then (unless None) the outbox row."""
+class _Message:
+    """The outbox row a replay writes: the task's own payload (its kwargs: the item's id, nothing else)."""
 
-    reset: Callable[[Session, int | None], None]
-    task: str | None
+    task: str
     queue: str
     payload: dict[str, str]
-    signal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What replaying one letter writes: the outbox row (None: the scheduler's work), then the item reset."""
+
+    message: _Message | None
+    reset: Callable[[Session, int | None], None]
+    signal_id: str | None = None  # for the audit
     situation_id: str | None = None
 
 
@@ -106,6 +114,10 @@ def _item_id(payload: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise NotReplayable(f"cette lettre morte ne nomme pas d'objet à reprendre (« {key} » absent de son contenu)")
     return value
+
+
+# Each reset is a plain UPDATE by id, conditional on the state the give-up left: it works on a row the ORM could
+# not load, and an item that moved on since (a signal routed by hand) is left as it is.
 
 
 def _signal_work(letter: DeadLetter) -> _Work:
@@ -118,7 +130,7 @@ def _signal_work(letter: DeadLetter) -> _Work:
             .values(routing_error=None)
         )
 
-    return _Work(reset, ROUTE_SIGNAL, QUEUE_ROUTING, {"signal_id": signal_id}, signal_id=signal_id)
+    return _Work(_Message(ROUTE_SIGNAL, QUEUE_ROUTING, {"signal_id": signal_id}), reset, signal_id=signal_id)
 
 
 def _delivery_work(letter: DeadLetter) -> _Work:
@@ -133,10 +145,8 @@ def _delivery_work(letter: DeadLetter) -> _Work:
         )
 
     return _Work(
+        _Message(DELIVER_ALERT, QUEUE_NOTIFICATIONS, {"delivery_id": delivery_id}),
         reset,
-        DELIVER_ALERT,
-        QUEUE_NOTIFICATIONS,
-        {"delivery_id": delivery_id},
         situation_id=situation_id if isinstance(situation_id, str) else None,
     )
 
@@ -147,7 +157,7 @@ def _scan_work(letter: DeadLetter) -> _Work:
     def reset(session: Session, outbox_id: int | None) -> None:
         session.connection().execute(update(Situation).where(col(Situation.id) == situation_id).values(scan_error=None))
 
-    return _Work(reset, None, "", {}, situation_id=situation_id)
+    return _Work(None, reset, situation_id=situation_id)
 
 
 _WORK: dict[str, Callable[[DeadLetter], _Work]] = {
@@ -173,9 +183,10 @@ def replay(
     if plan is None:
         raise NotReplayable(f"la tâche {letter.task} ne se rejoue pas (elle est relancée par le planificateur)")
     work = plan(letter)
+    message = work.message
     outbox_id = None
-    if work.task is not None:
-        outbox_id = enqueue(session, task=work.task, queue=work.queue, payload=work.payload, now=now)
+    if message is not None:
+        outbox_id = enqueue(session, task=message.task, queue=message.queue, payload=message.payload, now=now)
     work.reset(session, outbox_id)
     letter.replayed_at, letter.replayed_by, letter.replay_outbox_id = now, principal.actor[:100], outbox_id
     session.add(letter)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from services.cli import app as cli
 from services.core.clock import utc_now
 from services.core.db import get_engine, session_scope
+from services.core.deadletters import AlreadyReplayed, console_principal, replay
 from services.core.outbox import DELIVER_ALERT, ROUTE_SIGNAL, SCAN_DEADLINES, dead_letter
 from services.workers.tasks import scan_deadlines_task
 from tests.integration.conftest import TokenFactory
@@ -238,3 +240,34 @@ def test_the_list_is_paginated_newest_first(client: TestClient, admin: dict[str,
     assert [item["id"] for item in rest["items"]] == [1] and rest["next_cursor"] is None
     bad = client.get("/v1/dead-letters?cursor=abc", headers=admin)
     assert bad.status_code == 422 and "cursor" in bad.text
+
+
+def test_two_replays_at_once_replay_once() -> None:
+    signal_id = str(uuid.uuid4())  # gone: its routing, replayed, only finishes its row
+    with session_scope() as session:
+        payload = {"signal_id": signal_id}
+        dead_letter(session, task=ROUTE_SIGNAL, payload=payload, error="x", now=utc_now(), outbox_id=None)
+        session.commit()
+    (letter_id,) = (row.id for row in sql("SELECT id FROM dead_letters"))
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        with session_scope() as session:
+            try:
+                replay(session, letter_id, principal=console_principal("deux"), now=utc_now())
+                session.commit()
+                outcome.append(None)
+            except AlreadyReplayed as err:
+                outcome.append(err)
+
+    with session_scope() as first:
+        replay(first, letter_id, principal=console_principal("un"), now=utc_now())
+        racing = threading.Thread(target=second)
+        racing.start()
+        wait_for(lambda: sql("SELECT 1 FROM pg_locks WHERE NOT granted"), what="la seconde reprise en attente")
+        first.commit()
+    racing.join(10)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], AlreadyReplayed) and "console un" in str(outcome[0])
+    rows = sql("SELECT 1 FROM outbox WHERE payload ->> 'signal_id' = :id", id=signal_id)
+    assert len(rows) == 1
