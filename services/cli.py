@@ -326,8 +326,6 @@ def deadletters_replay(
 ) -> None:
     """Rejoue une lettre morte (ou toutes avec --all) : le travail repart par l'outbox, la lettre est gardée,
     marquée rejouée ; une lettre déjà rejouée ne l'est pas deux fois."""
-    import getpass
-
     from services.core.clock import utc_now
     from services.core.deadletters import console_principal, replay, waiting_ids
     from services.core.errors import Conflict, NotFound
@@ -336,7 +334,7 @@ def deadletters_replay(
     if (letter_id is None) == (not every):
         typer.echo("donnez l'identifiant d'une lettre, ou --all", err=True)
         raise typer.Exit(2)
-    principal = console_principal(getpass.getuser())
+    principal = console_principal()
     replayed = failed = 0
     with database_session() as session:
         for one in waiting_ids(session) if every else [letter_id]:

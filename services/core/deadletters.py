@@ -25,6 +25,7 @@ What a replay does (the API's `POST /v1/dead-letters/{id}/replay` and `urgence d
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -181,7 +182,7 @@ def replay(
         )
     plan = _WORK.get(letter.task)
     if plan is None:
-        raise NotReplayable(f"la tâche {letter.task} ne se rejoue pas (elle est relancée par le planificateur)")
+        raise NotReplayable(f"la tâche {letter.task} ne se rejoue pas (seules se rejouent : {', '.join(_WORK)})")
     work = plan(letter)
     message = work.message
     outbox_id = None
@@ -204,6 +205,12 @@ def replay(
     return letter
 
 
-def console_principal(user: str) -> Principal:
-    """Who replays from the command line: an operator of the machine, with the admin's right, by login name."""
+def console_principal(user: str | None = None) -> Principal:
+    """Who replays from the command line: an operator of the machine, with the admin's right, by login name
+    (the current one by default; a container's user may have none)."""
+    if user is None:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "inconnu"
     return Principal(id=f"console:{user}"[:36], kind="user", role="admin", leads=frozenset(), name=f"console {user}")

@@ -204,6 +204,7 @@ def test_the_command_line_lists_and_replays_one_then_all_and_never_twice(
     twice = invoke("replay", str(scan_id))
     assert twice.exit_code == 1 and "déjà rejouée" in twice.output
     assert "introuvable" in invoke("replay", "999999").output
+    assert invoke("replay").exit_code == 2  # an id, or --all
 
     every = invoke("replay", "--all")
     assert every.exit_code == 1, every.output  # one could not be replayed: said, and the others went on
