@@ -383,5 +383,69 @@ def demo(
     )
 
 
+deadletters_app = typer.Typer(no_args_is_help=True, help="Lettres mortes : le travail abandonné après ses essais.")
+app.add_typer(deadletters_app, name="deadletters")
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    waiting: Annotated[bool, typer.Option("--waiting", help="Seulement celles qui n'ont pas été rejouées.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Nombre de lettres, les plus récentes d'abord.")] = 50,
+) -> None:
+    """Liste les lettres mortes (identifiants et codes, jamais de données personnelles)."""
+    from services.core.deadletters import list_dead_letters
+    from services.core.timefmt import rfc3339
+    from services.launcher.embedded import database_session
+
+    with database_session() as session:
+        page = list_dead_letters(session, limit=limit, replayed=False if waiting else None)
+        if not page.items:
+            typer.echo("aucune lettre morte")
+        for letter in page.items:
+            state = "en attente"
+            if letter.replayed_at is not None:
+                state = f"rejouée le {rfc3339(letter.replayed_at)} par {letter.replayed_by}"
+            item = " ".join(f"{key}={value}" for key, value in letter.payload.items()) or "(contenu effacé)"
+            typer.echo(f"{letter.id}  {rfc3339(letter.created_at)}  {letter.task}  {item}  {state}")
+            typer.echo(f"    erreur : {letter.error[:200]}")
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    letter_id: Annotated[int | None, typer.Argument(help="Identifiant de la lettre (voir `deadletters list`).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Rejoue toutes celles qui ne l'ont pas encore été.")] = False,
+) -> None:
+    """Rejoue une lettre morte (ou toutes avec --all) : le travail repart par l'outbox, la lettre est gardée,
+    marquée rejouée ; une lettre déjà rejouée ne l'est pas deux fois."""
+    from services.core.clock import utc_now
+    from services.core.deadletters import console_principal, replay, waiting_ids
+    from services.core.errors import Conflict, NotFound
+    from services.launcher.embedded import database_session
+
+    if (letter_id is None) == (not every):
+        typer.echo("donnez l'identifiant d'une lettre, ou --all", err=True)
+        raise typer.Exit(2)
+    principal = console_principal()
+    replayed = failed = 0
+    with database_session() as session:
+        for one in waiting_ids(session) if every else [letter_id]:
+            assert one is not None
+            try:
+                letter = replay(session, one, principal=principal, now=utc_now(), client="console")
+                session.commit()  # one letter at a time: one that cannot be replayed stops no other
+            except (Conflict, NotFound) as err:
+                session.rollback()
+                failed += 1
+                typer.echo(f"lettre {one} : {err.detail}", err=True)
+                continue
+            then = f" (outbox {letter.replay_outbox_id})" if letter.replay_outbox_id else " (prochain balayage)"
+            typer.echo(f"lettre {one} rejouée : {letter.task}{then}")
+            replayed += 1
+    if every:
+        typer.echo(f"{replayed} lettre(s) rejouée(s), {failed} refusée(s)")
+    if failed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

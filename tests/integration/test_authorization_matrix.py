@@ -90,6 +90,7 @@ READS_AND_ADMIN: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = 
     ("GET", "/v1/directory", None, ADMIN_ONLY),
     ("GET", "/v1/directory/eps:paris-13", None, ADMIN_ONLY),
     ("GET", "/v1/dead-letters", None, ADMIN_ONLY),
+    ("POST", "/v1/dead-letters/999999/replay", None, _row(403, 403, 403, 403, 403, 403, 404)),
 ]
 
 # Actions on the family's situation by those who may not act: nothing changes, whatever the body.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from sqlmodel import col, select
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep, client_address, require_roles
 from services.api.openapi import problems
-from services.api.schemas.directory import DeadLetterPage, StructureList, StructureOut
+from services.api.schemas.directory import DeadLetterOut, DeadLetterPage, StructureList, StructureOut
 from services.core.access import Principal
 from services.core.alerts.directory import (
     StructureIn,
@@ -19,8 +18,8 @@ from services.core.alerts.directory import (
     structure_view,
 )
 from services.core.clock import utc_now
-from services.core.models import DeadLetter
-from services.core.timefmt import rfc3339
+from services.core.deadletters import list_dead_letters, replay
+from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["annuaire"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -70,32 +69,40 @@ def write_structure(code: str, body: StructureIn, session: SessionDep, principal
     response_model=DeadLetterPage,
     summary="Lire les lettres mortes",
     description="Les travaux qui ont échoué à chaque essai, du plus récent au plus ancien (jamais de données "
-    "personnelles). Administrateurs. Paginé par `limit` et `before`.",
+    "personnelles). Administrateurs. Paginé par `limit` et `cursor` ; `replayed` filtre les rejouées ou les autres.",
     response_description="Une page de lettres mortes",
 )
 def read_dead_letters(
     session: SessionDep,
     _: Admin,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="id : les lettres plus anciennes que celle-ci")] = None,
-) -> dict[str, Any]:
-    """Newest first; `next_before` pages back. Payloads hold ids and codes only, never personal data."""
-    statement = select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(limit + 1)
-    if before is not None:
-        statement = statement.where(col(DeadLetter.id) < before)
-    rows = session.exec(statement).all()
-    page = rows[:limit]
-    return {
-        "items": [
-            {
-                "id": letter.id,
-                "task": letter.task,
-                "payload": letter.payload,
-                "error": letter.error,
-                "created_at": rfc3339(letter.created_at),
-                "outbox_id": letter.outbox_id,
-            }
-            for letter in page
-        ],
-        "next_before": page[-1].id if len(rows) > limit else None,
-    }
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")] = DEFAULT_PAGE,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^\d{1,18}$", description="Le `next_cursor` de la page précédente")
+    ] = None,
+    replayed: Annotated[bool | None, Query(description="true : les rejouées ; false : les autres")] = None,
+) -> DeadLetterPage:
+    page = list_dead_letters(session, limit=limit, cursor=cursor, replayed=replayed)
+    return DeadLetterPage(items=[DeadLetterOut.of(letter) for letter in page.items], next_cursor=page.next_cursor)
+
+
+@router.post(
+    "/dead-letters/{letter_id}/replay",
+    response_model=DeadLetterOut,
+    summary="Rejouer une lettre morte",
+    description=(
+        "Remet le travail dans l'outbox après avoir levé la marque d'échec de son objet (signalement, alerte ou "
+        "situation), et garde la lettre, marquée rejouée (qui, quand). Une lettre déjà rejouée : 409, rien "
+        "n'est refait. Auditée."
+    ),
+    response_description="La lettre, marquée rejouée",
+    responses=problems(404, 409),
+)
+def replay_dead_letter(
+    letter_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="Numéro de la lettre morte")],
+    request: Request,
+    session: SessionDep,
+    principal: Admin,
+) -> DeadLetterOut:
+    letter = replay(session, letter_id, principal=principal, now=utc_now(), client=client_address(request))
+    session.commit()
+    return DeadLetterOut.of(letter)

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import Field
 
 from services.api.schemas.base import Answer, Instant
+from services.core.models import DeadLetter
+from services.core.timefmt import rfc3339
 
 
 class StructureOut(Answer):
@@ -31,18 +33,36 @@ class StructureList(Answer):
 
 
 class DeadLetterOut(Answer):
-    """Un travail qui a échoué à chaque essai."""
+    """Un travail qui a échoué à chaque essai, gardé pour les personnes (identifiants et codes seulement)."""
 
     id: int = Field(description="Numéro de la lettre")
-    task: str = Field(description="Tâche en échec")
+    task: str = Field(description="Tâche en échec (ex. `urgence.route_signal`)")
     payload: dict[str, Any] = Field(description="Ses arguments (identifiants et codes, jamais de données personnelles)")
     error: str = Field(description="La dernière erreur")
     created_at: Instant = Field(description="Heure de mise de côté")
-    outbox_id: int | None = Field(description="Ligne de la boîte d'envoi d'origine")
+    outbox_id: int | None = Field(description="Ligne d'outbox abandonnée (aucune pour le balayage des échéances)")
+    replayed_at: Instant | None = Field(description="Heure de la reprise ; null si elle n'a pas été rejouée")
+    replayed_by: str | None = Field(description="Qui l'a rejouée ; null si elle ne l'a pas été")
+    replay_outbox_id: int | None = Field(description="Ligne d'outbox écrite par la reprise")
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        assert letter.id is not None
+        return cls(
+            id=letter.id,
+            task=letter.task,
+            payload=letter.payload,
+            error=letter.error,
+            created_at=rfc3339(letter.created_at) or "",
+            outbox_id=letter.outbox_id,
+            replayed_at=rfc3339(letter.replayed_at),
+            replayed_by=letter.replayed_by,
+            replay_outbox_id=letter.replay_outbox_id,
+        )
 
 
 class DeadLetterPage(Answer):
     """Une page de lettres mortes, de la plus récente à la plus ancienne."""
 
     items: list[DeadLetterOut] = Field(description="Les lettres de la page")
-    next_before: int | None = Field(description="À passer en `?before=` pour la page suivante ; null à la dernière")
+    next_cursor: str | None = Field(description="À passer en `?cursor=` pour la page suivante ; null à la dernière")

@@ -40,3 +40,7 @@ class DeadLetter(SQLModel, table=True):
     error: str
     created_at: datetime = required_instant()
     outbox_id: int | None = Field(default=None, sa_type=BigInteger)
+    # Replayed by a person (`services/core/deadletters.py`): kept, with who, when and the outbox row it became.
+    replayed_at: datetime | None = instant()
+    replayed_by: str | None = Field(default=None, max_length=100)
+    replay_outbox_id: int | None = Field(default=None, sa_type=BigInteger)
