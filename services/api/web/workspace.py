@@ -20,6 +20,7 @@ from services.core.clock import utc_now
 from services.core.models import OPEN_STATUSES
 from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
+from services.core.situations.live import high_water
 from services.core.situations.views import SituationFilter, list_situations
 from services.core.territory import SECTORS
 
@@ -91,6 +92,7 @@ def queue_page(
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
+    since = high_water(session)  # read first: the live stream replays whatever commits after it
     page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
     return render(
         request,
@@ -100,6 +102,7 @@ def queue_page(
         lead=lead,
         items=page["items"],
         next_cursor=page["next_cursor"],
+        since=since,
         filters=filters,
         filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
         status_options=[(value, STATUS_LABELS[value]) for value in OPEN_STATUSES],
