@@ -41,7 +41,7 @@ async def my_queue(principal: Coordination) -> Response:
     return RedirectResponse(home_path(principal) if principal.role == "coordinator" else "/file/mus", status_code=303)
 
 
-def _checked_lead(principal: Principal, lead: str) -> None:
+def checked_lead(principal: Principal, lead: str) -> None:
     if validate_lead(lead) is not None:
         raise PageRefusal(404, f"file inconnue : {lead}")
     if not can_read_queue(principal, lead):
@@ -49,7 +49,14 @@ def _checked_lead(principal: Principal, lead: str) -> None:
 
 
 def queue_rows(
-    session: Session, lead: str, *, status: str | None, fiche: str | None, sector: str | None, cursor: str | None
+    session: Session,
+    lead: str,
+    *,
+    status: str | None,
+    fiche: str | None,
+    sector: str | None,
+    cursor: str | None,
+    limit: int = QUEUE_PAGE,
 ) -> dict[str, Any]:
     """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes."""
     where = SituationFilter(
@@ -60,7 +67,7 @@ def queue_rows(
         primary_fiche=fiche,
     )
     now = utc_now()
-    page = list_situations(session, where, now=now, limit=min(QUEUE_PAGE, MAX_PAGE), cursor=cursor)
+    page = list_situations(session, where, now=now, limit=min(limit, MAX_PAGE), cursor=cursor)
     fiches = active_fiches()
     for item in page["items"]:
         code = item["primary_fiche"]
@@ -86,7 +93,7 @@ def queue_page(
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    _checked_lead(principal, lead)
+    checked_lead(principal, lead)
     status = statut if statut in OPEN_STATUSES else None
     fiches = active_fiches()
     code = fiche if fiche in fiches else None
