@@ -4,7 +4,10 @@ changes show in place, and a stream resumed with `Last-Event-ID` gets what chang
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.integration.conftest import TokenFactory, family_13
 from tests.support.browser import NewPage, assert_page_quality, make_user, screenshot, sign_in
+from tests.support.stack import running_stack
 
 
 def _post(base: str, headers: dict[str, str], **changes: Any) -> str:
@@ -95,3 +99,19 @@ def test_a_stream_resumed_with_last_event_id_misses_nothing(
     other_sector = token("coordinator", leads=["eps:paris-05"])
     refused = httpx.get(f"{live_server}/file/eps:paris-13/flux", headers=other_sector)
     assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
+
+
+def test_open_streams_do_not_hold_the_api_when_it_stops(tmp_path: Path, token: TokenFactory) -> None:
+    headers = token("coordinator", leads=["eps:paris-13"])
+    with running_stack(tmp_path, os.environ["URGENCE_DATABASE_URL"]) as stack:
+        stack.start_redis()
+        stack.start_api()
+        api = stack.processes["api"]
+        with httpx.stream("GET", f"{stack.base_url}/file/eps:paris-13/flux", headers=headers, timeout=30) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines()
+            assert next(lines).startswith("retry:")
+            api.send_signal(signal.SIGTERM)
+            for _ in lines:  # the server ends the stream (the browser would reconnect and resume)
+                pass
+        assert api.wait(timeout=15) == 0, stack.logs()

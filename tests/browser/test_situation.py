@@ -47,8 +47,10 @@ def test_every_action_through_its_button(
     sign_in(page, live_server, person.username, person.password)
     _open(page, live_server, sid)
     expect(page.get_by_text("sous l'auvent", exact=True)).to_be_visible()  # the place: this lead may read it
-    assert_page_quality(page)
-    screenshot(page, "situation-nouvelle")
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_page_quality(page)
+        screenshot(page, "situation-nouvelle")
 
     page.get_by_role("button", name="Prendre en compte").click()
     expect(page.get_by_role("status").filter(has_text="Situation prise en compte.")).to_be_visible()

@@ -14,9 +14,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Annotated, Any
 
 import psycopg
@@ -122,11 +125,23 @@ class Hub:
         self._wake = asyncio.Event()
         self.last_event_id = 0
         self.listening = asyncio.Event()
+        self.closing = False
 
     def subscribe(self, stream: Stream) -> None:
         self.streams.add(stream)
+        if self.closing:
+            stream.queue.put_nowait(None)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="urgence-live-listener")
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), name="urgence-live-listener")
+            _end_streams_on_stop(self, loop)
+
+    def close_all(self) -> None:
+        """The server is stopping: end every stream now (browsers reconnect elsewhere and resume), or the
+        server would wait for pages that never finish."""
+        self.closing = True
+        for stream in list(self.streams):
+            stream._put(None)
 
     def unsubscribe(self, stream: Stream) -> None:
         self.streams.discard(stream)
@@ -179,6 +194,23 @@ class Hub:
         self.last_event_id = max(self.last_event_id, change.event_id)
         for stream in list(self.streams):
             stream.offer(change)
+
+
+def _end_streams_on_stop(center: Hub, loop: asyncio.AbstractEventLoop) -> None:
+    """Chain a handler before the server's own for SIGINT and SIGTERM (uvicorn waits for open answers to finish
+    before it stops). Only the main thread may: a server run in a thread (tests) is stopped otherwise."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(number)
+        if not callable(previous):  # no server handler to chain to: leave the signal's own behaviour
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(center.close_all)
+            previous(signum, frame)
+
+        signal.signal(number, handler)
 
 
 def _read(ids: set[str]) -> list[Change]:
