@@ -1,8 +1,8 @@
 """The workspace pages under load: `uv run python bench/bench_pages.py [--situations 5000] [--streams 200]`.
 
 In a fresh database (on the server of URGENCE_BENCH_DATABASE_SERVER) and a private Redis, opens N situations with
-the real engine (the demo's driver: real routing, real placement), then starts the real API (one uvicorn process, wrapped only to
-report its own time per request in a `Server-Timing` header), the relay and a worker, and measures:
+the real engine (the demo's driver: real routing, real placement), then starts the real API (one uvicorn process,
+wrapped only to report its own time per request in a `Server-Timing` header), the relay and a worker, and measures:
 1. server time of `GET /file/{lead}` (the biggest sector queue and the MUS queue) and of `GET /situations/{id}`
    (random situations of that lead), p50 / p95 over the runs;
 2. with S open live streams (`/file/eps:paris-13/flux`, one HTTP connection each), signals posted through the
