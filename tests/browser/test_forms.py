@@ -27,7 +27,7 @@ def _signed_in(base: str, username: str, password: str) -> tuple[httpx.Client, s
 def test_a_form_without_its_csrf_token_is_refused_in_french(live_server: str) -> None:
     person = make_user("coordinator", ["mus"])
     client, token = _signed_in(live_server, person.username, person.password)
-    with client:
+    try:
         refused = client.post("/meteo", data={"kind": "canicule", "level": "1"})
         assert refused.status_code == 403
         assert "text/html" in refused.headers["content-type"] and "Accès refusé" in refused.text
@@ -37,6 +37,8 @@ def test_a_form_without_its_csrf_token_is_refused_in_french(live_server: str) ->
         done = client.post("/meteo", data={"kind": "canicule", "level": "1", "csrf_token": token})
         assert done.status_code == 303 and done.headers["location"] == "/meteo?fait=set"
         assert "Canicule, niveau 1" in client.get("/meteo").text
+    finally:
+        client.close()
 
 
 def test_an_unknown_page_is_a_french_page_for_browsers(live_server: str) -> None:
