@@ -16,10 +16,12 @@ from services.api.schemas.situations import SituationOut, SituationPage
 from services.core.access import Principal, validate_lead
 from services.core.access.audit import audit
 from services.core.access.policy import (
+    actionable_situation,
     can_act_on_situation,
     can_read_queue,
     can_see_situation,
     may_read_personal_data,
+    visible_situation,
 )
 from services.core.clock import utc_now
 from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
@@ -126,7 +128,7 @@ def search_situations(
 def read_situation(
     situation_id: str, request: Request, session: SessionDep, principal: Annotated[Principal, Depends(COORDINATION)]
 ) -> dict[str, Any]:
-    situation = _visible(principal, session.get(Situation, situation_id))
+    situation = visible_situation(principal, session.get(Situation, situation_id))
     now = utc_now()
     personal = may_read_personal_data(principal, situation, submitted_by=None)
     if personal:
@@ -136,22 +138,6 @@ def read_situation(
 
 
 # --- Actions -------------------------------------------------------------------------------------------------
-
-
-def _visible(principal: Principal, situation: Situation | None) -> Situation:
-    """The situation if the caller may see it: 404 when there is none, 403 when it is not in its scope."""
-    if situation is None:
-        raise NotFound("situation introuvable")
-    if not can_see_situation(principal, situation):
-        raise Forbidden("cette situation n'est pas dans vos pilotes")
-    return situation
-
-
-def _checked(principal: Principal, situation: Situation | None) -> Situation:
-    situation = _visible(principal, situation)
-    if not can_act_on_situation(principal, situation):
-        raise Forbidden("vous pouvez consulter cette situation mais pas agir dessus (pilote ou MUS seulement)")
-    return situation
 
 
 def _act(
@@ -164,7 +150,7 @@ def _act(
     """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
     situation as it now is."""
     with deadlock_is_a_conflict():
-        situation = _checked(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
+        situation = actionable_situation(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
         change(situation)
         return _commit(session, request, principal, situation)
 
@@ -314,7 +300,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
     with deadlock_is_a_conflict():
         # Both rows locked at once, in id order: two opposite merges cannot deadlock.
         locked = actions.lock_situations(session, [situation_id, body.into])
-        source = _checked(principal, locked.get(situation_id))
+        source = actionable_situation(principal, locked.get(situation_id))
         target = locked.get(body.into)
         if target is None:
             raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])

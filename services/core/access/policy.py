@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.core.access.principal import Principal
+from services.core.errors import Forbidden, NotFound
 from services.core.models import Signal, Situation
 
 OUT_OF_TERRITORY = "out_of_territory"
@@ -24,6 +25,23 @@ def can_see_situation(principal: Principal, situation: Situation) -> bool:
 
 def can_act_on_situation(principal: Principal, situation: Situation) -> bool:
     return principal.role == "coordinator" and (principal.is_mus or situation.lead in principal.leads)
+
+
+def visible_situation(principal: Principal, situation: Situation | None) -> Situation:
+    """The situation if the caller may see it: NotFound when there is none, Forbidden when out of its scope."""
+    if situation is None:
+        raise NotFound("situation introuvable")
+    if not can_see_situation(principal, situation):
+        raise Forbidden("cette situation n'est pas dans vos pilotes")
+    return situation
+
+
+def actionable_situation(principal: Principal, situation: Situation | None) -> Situation:
+    """The situation if the caller may act on it (its lead's coordinators and the MUS)."""
+    situation = visible_situation(principal, situation)
+    if not can_act_on_situation(principal, situation):
+        raise Forbidden("vous pouvez consulter cette situation mais pas agir dessus (pilote ou MUS seulement)")
+    return situation
 
 
 def can_see_signal(principal: Principal, signal: Signal, situation: Situation | None) -> bool:
