@@ -12,6 +12,8 @@ from services.api import problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
+from services.api.web import workspace
+from services.api.web.static_files import static_files
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
 from services.core.territory import default_map
@@ -35,6 +37,8 @@ def create_app() -> FastAPI:
     problems.install(app)
     for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
+    app.include_router(workspace.router, include_in_schema=False)
+    app.mount("/static", static_files(), name="static")
     settings = get_settings()
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:  # no cross-origin access unless configured

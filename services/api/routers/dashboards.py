@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -333,6 +333,7 @@ def render_dashboard(
     variant: str,
     principal: Principal,
     generated_at: datetime,
+    csrf_token: str = "",
 ) -> str:
     book = active_fiches()
     fiche_labels = {code: book.label(code) for code in book.codes}
@@ -377,6 +378,7 @@ def render_dashboard(
         ),
         sources=_breakdown_rows("by_source", SOURCE_LABELS, now, before),
         generated_at=generated_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M"),
+        csrf_token=csrf_token,
     )
 
 
@@ -390,6 +392,7 @@ def _parse_name(name: str) -> tuple[str, str | None]:
 @router.get("/dashboards/{name}", response_model=None)
 def dashboard(
     name: str,
+    request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(STATISTICS_READERS)],
     sector: Annotated[str | None, Query()] = None,
@@ -411,7 +414,14 @@ def dashboard(
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
     html = render_dashboard(
-        current, previous, semester=semester, sector=sector, variant=chosen, principal=principal, generated_at=utc_now()
+        current,
+        previous,
+        semester=semester,
+        sector=sector,
+        variant=chosen,
+        principal=principal,
+        generated_at=utc_now(),
+        csrf_token=getattr(request.state, "csrf_token", ""),
     )
     if kind == "pdf":
         settings = get_settings()

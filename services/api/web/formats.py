@@ -1,0 +1,75 @@
+"""How pages write statuses, instants and time left, in French (Paris time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+STATUS_LABELS = {
+    "new": "Nouvelle",
+    "acknowledged": "Prise en compte",
+    "in_progress": "En cours",
+    "resolved": "Close",
+    "merged": "Fusionnée",
+}
+DEADLINE_LABELS = {"ack": "Prise en compte", "contact": "Premier contact", "resolve": "Résolution"}
+CONTACT_LABELS = {"met": "Rencontrée", "not_found": "Non trouvée", "refused": "Refus"}
+OUTCOME_LABELS = {
+    "sheltered": "Mise à l'abri, hébergement",
+    "hospitalized": "Hospitalisation",
+    "oriented": "Orientation (droit commun, accueil de jour…)",
+    "refused": "Refus de la personne",
+    "not_found": "Personne non retrouvée",
+    "already_supported": "Déjà suivie",
+    "deceased": "Décès",
+    "left_area": "Partie du secteur",
+    "other": "Autre (préciser dans la note)",
+}
+SOURCE_LABELS = {
+    "maraude": "Maraude",
+    "mairie": "Mairie",
+    "riverain": "Riverain",
+    "partenaire": "Partenaire",
+    "police": "Police",
+    "transport": "Transports",
+    "sante": "Santé",
+    "numero_115": "115",
+    "autre": "Autre",
+}
+
+
+def paris_time(instant: datetime | str | None) -> str:
+    """« 14/01 22:40 » (Paris time); the year only when it is not this one."""
+    if instant is None:
+        return "—"
+    if isinstance(instant, str):
+        instant = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    local = instant.astimezone(PARIS)
+    if local.year != datetime.now(PARIS).year:
+        return local.strftime("%d/%m/%Y %H:%M")
+    return local.strftime("%d/%m %H:%M")
+
+
+def duration_text(seconds: float) -> str:
+    """« 2 h 05 », « 12 min », « 3 j 4 h »."""
+    minutes = int(abs(seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} j {hours} h" if hours else f"{days} j"
+    if hours:
+        return f"{hours} h {minutes:02d}"
+    return f"{minutes} min"
+
+
+def time_left(deadline: datetime | str | None, now: datetime) -> tuple[str, bool]:
+    """(text, overdue): « reste 2 h 05 » or « en retard de 12 min » — overdue in words, not colour alone."""
+    if deadline is None:
+        return "aucune échéance", False
+    if isinstance(deadline, str):
+        deadline = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+    seconds = (deadline - now).total_seconds()
+    if seconds < 0:
+        return f"en retard de {duration_text(seconds)}", True
+    return f"reste {duration_text(seconds)}", False

@@ -1,0 +1,108 @@
+"""The coordinators' workspace: home by role, the queues, the situation page, the map, the weather plan and the
+administration. Thin: each page calls the same core functions and the same policy as the API routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from services.api.deps import SessionDep
+from services.api.web.auth import PagePrincipal, PageRefusal, PageRoute, require_page_roles
+from services.api.web.formats import STATUS_LABELS, time_left
+from services.api.web.render import home_path, lead_label, render
+from services.core.access import Principal, validate_lead
+from services.core.access.policy import can_read_queue
+from services.core.clock import utc_now
+from services.core.models import OPEN_STATUSES
+from services.core.paging import MAX_PAGE
+from services.core.procedures import active_fiches
+from services.core.situations.views import SituationFilter, list_situations
+from services.core.territory import SECTORS
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+COORDINATION = require_page_roles("coordinator", "admin")
+Coordination = Annotated[Principal, Depends(COORDINATION)]
+QUEUE_PAGE = 100
+
+
+@router.get("/")
+async def home(principal: PagePrincipal) -> Response:
+    return RedirectResponse(home_path(principal), status_code=303)
+
+
+@router.get("/file")
+async def my_queue(principal: Coordination) -> Response:
+    """A coordinator's first lead (the MUS: its own queue, with the escalations)."""
+    return RedirectResponse(home_path(principal) if principal.role == "coordinator" else "/file/mus", status_code=303)
+
+
+def _checked_lead(principal: Principal, lead: str) -> None:
+    if validate_lead(lead) is not None:
+        raise PageRefusal(404, f"file inconnue : {lead}")
+    if not can_read_queue(principal, lead):
+        raise PageRefusal(403, f"la file {lead} n'est pas la vôtre")
+
+
+def queue_rows(
+    session: Session, lead: str, *, status: str | None, fiche: str | None, sector: str | None, cursor: str | None
+) -> dict[str, Any]:
+    """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes."""
+    where = SituationFilter(
+        lead=lead,
+        include_escalated=lead == "mus",
+        statuses=(status,) if status else OPEN_STATUSES,
+        sector=sector,
+        primary_fiche=fiche,
+    )
+    now = utc_now()
+    page = list_situations(session, where, now=now, limit=min(QUEUE_PAGE, MAX_PAGE), cursor=cursor)
+    fiches = active_fiches()
+    for item in page["items"]:
+        code = item["primary_fiche"]
+        item["fiche_label"] = fiches.label(code) if code in fiches else code
+        item["status_label"] = STATUS_LABELS.get(item["status"], item["status"])
+        item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
+    return page
+
+
+Status = Annotated[str | None, Query(alias="statut", max_length=20)]
+FicheCode = Annotated[str | None, Query(alias="fiche", max_length=10)]
+Sector = Annotated[str | None, Query(alias="secteur", max_length=30)]
+
+
+@router.get("/file/{lead}")
+def queue_page(
+    lead: str,
+    request: Request,
+    session: SessionDep,
+    principal: Coordination,
+    statut: Status = None,
+    fiche: FicheCode = None,
+    secteur: Sector = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    _checked_lead(principal, lead)
+    status = statut if statut in OPEN_STATUSES else None
+    fiches = active_fiches()
+    code = fiche if fiche in fiches else None
+    sector = secteur if secteur in SECTORS else None
+    filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
+    page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
+    return render(
+        request,
+        "queue.html",
+        principal=principal,
+        title=f"File {lead_label(lead)}",
+        lead=lead,
+        items=page["items"],
+        next_cursor=page["next_cursor"],
+        filters=filters,
+        filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
+        status_options=[(value, STATUS_LABELS[value]) for value in OPEN_STATUSES],
+        fiche_options=[(f.code, f"{f.code} — {f.label}") for f in fiches],
+        sector_options=list(SECTORS),
+    )
