@@ -11,10 +11,8 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,7 +23,8 @@ from services.api.deps import client_address
 from services.api.problems import field_errors, problem
 from services.api.routers.signals import accept, checked_key
 from services.api.web.auth import CSRF_FIELD, PageRoute, page_form, require_page_roles
-from services.api.web.render import STATIC_DIR, lead_label, render, sector_label
+from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, paris_time
+from services.api.web.render import PAGE_POLICY, STATIC_DIR, lead_label, render, sector_label
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.clock import utc_now
@@ -36,13 +35,12 @@ from services.core.fiches.vocabulary import AGE_BAND_LABELS, FLAG_LABELS, GENDER
 from services.core.signals.intake import Accepted
 from services.core.signals.mine import SubmittedSignal, submitted_signals
 from services.core.signals.schemas import SignalIn
-from services.core.signals.words import OUTCOME_LABELS, SAFETY_CALLS, SOURCE_LABELS, Call, calls_for
+from services.core.signals.words import SAFETY_CALLS, Call, calls_for
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Who may send a signal: the same roles as `POST /v1/signals`.
 Reporter = Annotated[Principal, Depends(require_page_roles("outreach", "coordinator", "admin"))]
 FormDep = Annotated[dict[str, list[str]], Depends(page_form)]
-PARIS = ZoneInfo("Europe/Paris")
 
 PEOPLE_COUNTS = (
     ("adults", "Adultes", "un adulte"),
@@ -203,14 +201,6 @@ def answer_view(accepted: Accepted) -> dict[str, Any]:
     return {**accepted.response, "calls": [call_view(call) for call in calls_for(accepted.response["directives"])]}
 
 
-def when(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    local = moment.astimezone(PARIS)
-    months = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
-    return f"{local.day} {months[local.month - 1]} {local.year} à {local:%H:%M}"
-
-
 def people_words(people: dict[str, Any]) -> str:
     parts = []
     for name, singular, plural in (
@@ -245,11 +235,11 @@ def sent_view(signal: SubmittedSignal) -> SentView:
     elif signal.lead is None:
         oriented = "Orientation en cours" + (" (incident signalé à l'équipe)" if signal.routing_failed else "")
     else:
-        oriented = f"{lead_label(signal.lead)} ({sector_label(signal.sector)})" if signal.sector else lead_label(
-            signal.lead
+        oriented = (
+            f"{lead_label(signal.lead)} ({sector_label(signal.sector)})" if signal.sector else lead_label(signal.lead)
         )
     if signal.acknowledged_at is not None:
-        acknowledged = f"Oui, le {when(signal.acknowledged_at)}"
+        acknowledged = f"Oui, le {paris_time(signal.acknowledged_at)}"
     else:
         acknowledged = "Pas encore" if signal.situation_status is not None else "—"
     if signal.outcome is not None:
@@ -260,7 +250,7 @@ def sent_view(signal: SubmittedSignal) -> SentView:
         outcome = "—"
     return SentView(
         id=signal.id,
-        received=when(signal.received_at),
+        received=paris_time(signal.received_at),
         people=people_words(signal.people),
         flags=[FLAG_LABELS.get(flag, flag) for flag in signal.flags],
         place=signal.place,
@@ -334,7 +324,7 @@ async def submit(request: Request, principal: Reporter, form: FormDep) -> Respon
 @router.get("/mes-signalements")
 async def my_signals_page(request: Request, principal: Reporter) -> Response:
     lines = await run_in_threadpool(_my_signals, principal, client_address(request))
-    return render(request, "my_signals.html", principal=principal, sent=lines)
+    return render(request, "my_signals.html", principal=principal, sent=lines, safety_calls=SAFETY_CALLS)
 
 
 def _my_signals(principal: Principal, client: str | None) -> list[SentView]:
@@ -374,7 +364,8 @@ def service_worker() -> Response:
         _service_worker(),
         media_type="text/javascript",
         # Checked on every visit: a new version reaches phones at once. Root scope: it keeps `/signaler`.
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+        # Its own policy: the worker fetches this site's pages and files, nothing else.
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", "Content-Security-Policy": PAGE_POLICY},
     )
 
 

@@ -1,4 +1,4 @@
-"""What a reporter reads about a signal: the directives as numbers to call, sources and outcomes in French.
+"""What a reporter reads about a signal's directives: the numbers to call, in French.
 
 The one mapping directive → words and number: the capture page, its answer and its offline panel all read it."""
 
@@ -50,28 +50,3 @@ def calls_for(directives: Iterable[str]) -> list[Call]:
     """The calls to make for a decision's directives, most urgent first (unknown codes are left out)."""
     wanted = set(directives)
     return [DIRECTIVE_CALLS[code] for code in _URGENCY if code in wanted]
-
-
-SOURCE_LABELS: dict[str, str] = {
-    "maraude": "Maraude",
-    "mairie": "Mairie",
-    "riverain": "Riverain",
-    "partenaire": "Partenaire",
-    "police": "Police",
-    "transport": "Transports",
-    "sante": "Santé",
-    "numero_115": "115",
-    "autre": "Autre",
-}
-
-OUTCOME_LABELS: dict[str, str] = {
-    "sheltered": "Mise à l'abri",
-    "hospitalized": "Hospitalisation",
-    "oriented": "Orientation vers une structure",
-    "refused": "Refus de la personne",
-    "not_found": "Personne non trouvée",
-    "already_supported": "Déjà accompagnée",
-    "deceased": "Décès",
-    "left_area": "Partie des lieux",
-    "other": "Autre issue",
-}
