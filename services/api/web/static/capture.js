@@ -385,7 +385,7 @@
           byId("etat-position").textContent = "";
         }
         if (outcome === "offline" || outcome === "later") {
-          say("Signalement gardé sur ce téléphone : il partira dès le retour du réseau. L'orientation suivra.");
+          say("Signalement de " + clock(at) + " gardé sur ce téléphone : il partira dès le retour du réseau.");
         }
         return renderPending();
       }).catch(function () {
