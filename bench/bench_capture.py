@@ -37,6 +37,7 @@ SERVER = os.environ.get("URGENCE_BENCH_DATABASE_SERVER", "postgresql://postgres@
 BROKER = os.environ.get("URGENCE_BENCH_BROKER_URL", "redis://127.0.0.1:6379/15")
 # Chrome DevTools' « Slow 3G » preset: 400 ms × 5 of latency, 500 kbit/s × 0.8 each way.
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
+NO_THROTTLING = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 GOAL_SECONDS = 3.0
 
 
@@ -84,14 +85,18 @@ def main() -> None:
     )
     try:
         wait_for(lambda: _answers(base), timeout=60, what="l'API")
-        cold, warm, loads = run_rounds(base, password, args.rounds)
+        cold, warm, direct, loads = run_rounds(base, password, args.rounds)
     finally:
         kill_group(api)
         drop_database(name)
 
     print(f"profil : Slow 3G (latence {SLOW_3G['latency']} ms, {SLOW_3G['downloadThroughput']} o/s dans chaque sens)")
     print(f"chargement à froid de /signaler : médiane {statistics.median(loads):.2f} s (max {max(loads):.2f} s)")
-    for label, values in (("premier envoi (à froid)", cold), ("envoi, page du service worker", warm)):
+    for label, values in (
+        ("premier envoi (à froid)", cold),
+        ("envoi, page du service worker", warm),
+        ("envoi sans bridage du réseau", direct),
+    ):
         print(
             f"{label} : médiane {statistics.median(values):.2f} s, max {max(values):.2f} s "
             f"sur {len(values)} manches ({', '.join(f'{v:.2f}' for v in values)})"
@@ -107,9 +112,10 @@ def _answers(base: str) -> bool:
         return False
 
 
-def run_rounds(base: str, password: str, rounds: int) -> tuple[list[float], list[float], list[float]]:
+def run_rounds(base: str, password: str, rounds: int) -> tuple[list[float], list[float], list[float], list[float]]:
     cold: list[float] = []
     warm: list[float] = []
+    direct: list[float] = []
     loads: list[float] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
@@ -134,9 +140,14 @@ def run_rounds(base: str, password: str, rounds: int) -> tuple[list[float], list
             page.reload()
             page.wait_for_load_state("networkidle")
             warm.append(submit_family(page))
+            # The same press without throttling: what the network adds, and what the machine itself takes.
+            cdp.send("Network.emulateNetworkConditions", NO_THROTTLING)
+            page.reload()
+            page.wait_for_load_state("networkidle")
+            direct.append(submit_family(page))
             context.close()
         browser.close()
-    return cold, warm, loads
+    return cold, warm, direct, loads
 
 
 def submit_family(page: Page) -> float:

@@ -356,6 +356,7 @@
       event.preventDefault();
       if (busy) { return; } // a double tap is one signal
       clearErrors(form);
+      say("");
       var problems = checkBeforeKeeping(form);
       if (problems.length) {
         showErrors(form, problems);
@@ -384,6 +385,7 @@
           form.elements.lon.value = "";
           byId("etat-position").textContent = "";
         }
+        if (outcome === "invalid") { say("Signalement non envoyé : corrigez les champs indiqués."); }
         if (outcome === "offline" || outcome === "later") {
           say("Signalement de " + clock(at) + " gardé sur ce téléphone : il partira dès le retour du réseau.");
         }
