@@ -9,7 +9,7 @@ from playwright.sync_api import Page, Route, expect
 
 from services.core.signals.words import SAFETY_CALLS
 from tests.browser.test_capture import routed_signals_of, signals_of, signed_in_outreach
-from tests.support.browser import NewPage, assert_page_quality, screenshot
+from tests.support.browser import NewPage, assert_page_quality, make_user, screenshot, sign_in
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -86,3 +86,34 @@ def test_offline_signals_wait_on_the_phone_and_each_arrives_once(live_server: st
     expect(page.locator("main")).to_contain_text("(Paris 13e)")
     expect(page.locator("main")).to_contain_text("(Paris 19e)")
     screenshot(page, "mes-signalements-apres-reseau")
+
+
+KEPT_PAGE = """caches.keys()
+  .then(names => Promise.all(names.map(name => caches.open(name).then(cache => cache.match('/signaler')))))
+  .then(found => { const page = found.find(Boolean); return page ? page.text() : ''; })"""
+
+
+def test_a_shared_phone_keeps_each_person_s_signals_to_that_person(live_server: str, new_page: NewPage) -> None:
+    page, first = signed_in_outreach(new_page, live_server)
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    wait_for(lambda: first.username in page.evaluate(KEPT_PAGE), what="la mise en cache de /signaler")
+    # The answers never reach the phone (a network that drops them): the signal waits.
+    page.context.route(
+        "**/signaler", lambda route: route.abort() if route.request.method == "POST" else route.continue_()
+    )
+    fill(page, "13", 1, 0)
+    page.get_by_role("button", name="Envoyer le signalement").click()
+    expect(page.locator("#en-attente-liste li")).to_have_count(1)
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_role("button", name="Se connecter")).to_be_visible()
+    assert first.username not in page.evaluate(KEPT_PAGE)  # the kept page with the name is gone
+
+    page.context.unroute("**/signaler")
+    second = make_user("outreach")
+    sign_in(page, live_server, second.username, second.password)
+    expect(page.get_by_role("button", name="Envoyer le signalement")).to_be_visible()
+    page.reload()
+    page.wait_for_timeout(1000)  # the round that sends what waits has run
+    expect(page.locator("#en-attente")).to_be_hidden()  # not this person's signal
+    assert signals_of(first) == 0 and signals_of(second) == 0

@@ -161,11 +161,8 @@ def _form_field(error: FieldError) -> str:
             if error.message.startswith(name):
                 return field
         return "people"
-    if head in ("flags", "place", "description", "source", "observed_at") or head in GENDER_FIELDS.values():
-        return head
-    if head in AGE_FIELDS.values():
-        return head
-    return "general"
+    named = ("flags", "place", "description", "source", "observed_at", *GENDER_FIELDS.values(), *AGE_FIELDS.values())
+    return head if head in named else "general"
 
 
 def page_errors(errors: list[FieldError]) -> list[FieldError]:

@@ -39,12 +39,20 @@
     });
   }
 
+  /* Whose phone this is right now: a shared phone sends each person's signals only in that person's session. */
+  function reporter() {
+    var section = byId("en-attente");
+    return section ? section.getAttribute("data-reporter") || "" : "";
+  }
+
   var outbox = {
     put: function (item) { return inStore("readwrite", function (store) { return store.put(item); }); },
     remove: function (key) { return inStore("readwrite", function (store) { return store.delete(key); }); },
     all: function () {
       return inStore("readonly", function (store) { return store.getAll(); }).then(function (items) {
-        return (items || []).sort(function (a, b) { return a.at < b.at ? -1 : 1; });
+        var mine = reporter();
+        return (items || []).filter(function (item) { return item.reporter === mine; })
+          .sort(function (a, b) { return a.at < b.at ? -1 : 1; });
       });
     }
   };
@@ -368,6 +376,7 @@
       var item = {
         key: newKey(),
         at: at,
+        reporter: reporter(),
         // When it was seen, not when the network came back.
         body: serialize(form) + "&observed_at=" + encodeURIComponent(at),
         summary: summary(form),

@@ -33,7 +33,15 @@ self.addEventListener("activate", function (event) {
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
-  if (request.method !== "GET" || url.origin !== self.location.origin) { return; }
+  if (url.origin !== self.location.origin) { return; }
+  if (request.method === "POST" && url.pathname === "/deconnexion") {
+    // Signing out: the kept pages carry the person's name and session token; the next person gets fresh ones.
+    event.waitUntil(caches.open(CACHE).then(function (cache) {
+      return Promise.all(PAGES.map(function (page) { return cache.delete(page); }));
+    }));
+    return;
+  }
+  if (request.method !== "GET") { return; }
   if (PAGES.indexOf(url.pathname) >= 0 && request.mode === "navigate") {
     // The page from the network when there is one (fresh CSRF token, fresh list), else the kept copy.
     event.respondWith(fetch(request).then(function (response) {
