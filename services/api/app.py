@@ -12,7 +12,7 @@ from services.api import problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
-from services.api.web import capture, workspace
+from services.api.web import admin, capture, live, planning, situation, workspace
 from services.api.web.static_files import static_files
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
@@ -38,6 +38,10 @@ def create_app() -> FastAPI:
     for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
     app.include_router(workspace.router, include_in_schema=False)
+    app.include_router(situation.router, include_in_schema=False)
+    app.include_router(live.router, include_in_schema=False)
+    app.include_router(planning.router, include_in_schema=False)
+    app.include_router(admin.router, include_in_schema=False)
     app.include_router(capture.router, include_in_schema=False)
     app.mount("/static", static_files(), name="static")
     settings = get_settings()

@@ -172,6 +172,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 401 and _is_page(request):
             # People reach pages with a browser: send them to the sign-in page, then back.
             return RedirectResponse(f"/connexion?{urlencode({'next': request.url.path})}", status_code=303)
+        if exc.status_code in (404, 405) and _is_page(request):
+            from services.api.web.render import refusal  # a browser gets the French page, never JSON
+
+            return refusal(request, exc.status_code, getattr(request.state, "principal", None))
         detail = exc.detail if isinstance(exc.detail, str) else _STATUS_TITLES.get(exc.status_code, "Erreur")
         response = problem(exc.status_code, detail)
         for name, value in (exc.headers or {}).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import httpx
@@ -42,6 +43,27 @@ def test_a_page_out_of_scope_is_a_french_refusal_with_a_way_back(live_server: st
     answer = page.goto(f"{live_server}/file/nulle-part")
     assert answer is not None and answer.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Page introuvable")
+
+
+def test_pages_are_keyboard_operable_with_a_visible_focus(live_server: str, new_page: NewPage) -> None:
+    person = make_user("coordinator", ["eps:paris-13"])
+    page = new_page(390)
+    sign_in(page, live_server, person.username, person.password)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Aller au contenu")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    for _ in range(12):  # through the header and the filters to the first control that changes something
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Filtrer":
+            break
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    width = page.evaluate("parseFloat(getComputedStyle(document.activeElement).outlineWidth)")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Filtrer"
+    assert outline != "none" and width >= 2
+    page.keyboard.press("Enter")  # the filter form submits from the keyboard
+    page.wait_for_url(re.compile(r"statut=&fiche=&secteur="))
 
 
 def test_home_sends_each_role_to_its_page(live_server: str, new_page: NewPage) -> None:

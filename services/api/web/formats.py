@@ -73,3 +73,58 @@ def time_left(deadline: datetime | str | None, now: datetime) -> tuple[str, bool
     if seconds < 0:
         return f"en retard de {duration_text(seconds)}", True
     return f"reste {duration_text(seconds)}", False
+
+
+FLAG_LABELS = {
+    "vital_emergency": "Urgence vitale",
+    "deceased": "Personne décédée",
+    "immediate_danger": "Danger immédiat",
+    "violence": "Violences",
+    "pregnant": "Femme enceinte",
+    "recent_birth": "Naissance récente",
+    "child_in_danger": "Enfant en danger",
+    "psychiatric_distress": "Détresse psychique",
+    "suicide_risk": "Risque suicidaire",
+    "disability": "Handicap",
+    "loss_of_autonomy": "Perte d'autonomie",
+    "care_leaver": "Sortie de l'aide sociale à l'enfance",
+    "hospital_exit": "Sortie d'hôpital",
+    "prison_exit": "Sortie de prison",
+    "drug_use": "Consommation de drogues",
+    "animals": "Avec des animaux",
+    "camp": "Campement",
+    "cold_exposure": "Exposition au froid",
+    "heat_exposure": "Exposition à la chaleur",
+}
+EVENT_LABELS = {
+    "opened": "Situation ouverte",
+    "signal_joined": "Nouveau signalement rattaché",
+    "acknowledged": "Prise en compte",
+    "contact_logged": "Contact noté",
+    "contact_overdue": "Délai de premier contact dépassé",
+    "escalated": "Escalade vers la MUS",
+    "requalified": "Requalification",
+    "resolved": "Situation close",
+    "reopened": "Situation rouverte",
+    "merged": "Fusionnée dans une autre situation",
+    "merged_in": "Une autre situation y a été fusionnée",
+    "checklist_ticked": "Liste des actions",
+}
+ESCALATION_REASONS = {
+    "manual": "à la main",
+    "ack_overdue": "prise en compte en retard",
+    "resolve_overdue": "résolution en retard",
+    "repeated_signals": "signalements répétés",
+}
+DELIVERY_LABELS = {"pending": "en attente d'envoi", "delivered": "remise", "failed": "échec d'envoi"}
+ROLE_NAMES = {"outreach": "maraude", "coordinator": "coordination", "analyst": "analyse", "admin": "administration"}
+
+
+def actor_text(actor: str) -> str:
+    """`coordinator:alice` → « alice (coordination) »; `system` → « système »."""
+    if actor == "system":
+        return "système"
+    role, _, name = actor.partition(":")
+    if not name:
+        return actor
+    return f"{name} ({ROLE_NAMES.get(role, role)})"

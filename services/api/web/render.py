@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from services.api.web.formats import actor_text, paris_time
 from services.core.access import Principal
 from services.core.clock import utc_now
 from services.core.stats.semesters import Semester
@@ -126,6 +127,7 @@ def lead_label(lead: str | None) -> str:
 
 
 ENVIRONMENT.globals.update(sector_label=sector_label, lead_label=lead_label)
+ENVIRONMENT.filters.update(paris=paris_time, actor=lambda actor: actor_text(actor) if actor else "")
 
 
 def _person(principal: Principal | None) -> str | None:

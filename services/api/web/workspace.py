@@ -20,6 +20,7 @@ from services.core.clock import utc_now
 from services.core.models import OPEN_STATUSES
 from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
+from services.core.situations.live import high_water
 from services.core.situations.views import SituationFilter, list_situations
 from services.core.territory import SECTORS
 
@@ -40,7 +41,7 @@ async def my_queue(principal: Coordination) -> Response:
     return RedirectResponse(home_path(principal) if principal.role == "coordinator" else "/file/mus", status_code=303)
 
 
-def _checked_lead(principal: Principal, lead: str) -> None:
+def checked_lead(principal: Principal, lead: str) -> None:
     if validate_lead(lead) is not None:
         raise PageRefusal(404, f"file inconnue : {lead}")
     if not can_read_queue(principal, lead):
@@ -48,7 +49,14 @@ def _checked_lead(principal: Principal, lead: str) -> None:
 
 
 def queue_rows(
-    session: Session, lead: str, *, status: str | None, fiche: str | None, sector: str | None, cursor: str | None
+    session: Session,
+    lead: str,
+    *,
+    status: str | None,
+    fiche: str | None,
+    sector: str | None,
+    cursor: str | None,
+    limit: int = QUEUE_PAGE,
 ) -> dict[str, Any]:
     """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes."""
     where = SituationFilter(
@@ -59,7 +67,7 @@ def queue_rows(
         primary_fiche=fiche,
     )
     now = utc_now()
-    page = list_situations(session, where, now=now, limit=min(QUEUE_PAGE, MAX_PAGE), cursor=cursor)
+    page = list_situations(session, where, now=now, limit=min(limit, MAX_PAGE), cursor=cursor)
     fiches = active_fiches()
     for item in page["items"]:
         code = item["primary_fiche"]
@@ -85,12 +93,13 @@ def queue_page(
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    _checked_lead(principal, lead)
+    checked_lead(principal, lead)
     status = statut if statut in OPEN_STATUSES else None
     fiches = active_fiches()
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
+    since = high_water(session)  # read first: the live stream replays whatever commits after it
     page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
     return render(
         request,
@@ -100,6 +109,7 @@ def queue_page(
         lead=lead,
         items=page["items"],
         next_cursor=page["next_cursor"],
+        since=since,
         filters=filters,
         filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
         status_options=[(value, STATUS_LABELS[value]) for value in OPEN_STATUSES],

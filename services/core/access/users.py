@@ -104,3 +104,19 @@ def end_session(session: Session, session_id: str, now: datetime) -> None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(col(User.username))))
+
+
+def disable_user(session: Session, user_id: str, now: datetime) -> User:
+    """The person can no longer sign in, and its open sessions end now (it is kept: timelines name it)."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise UserError("utilisateur inconnu")
+    if user.disabled_at is None:
+        user.disabled_at = now
+        session.add(user)
+    for web in session.exec(
+        select(WebSession).where(col(WebSession.user_id) == user_id, col(WebSession.ended_at).is_(None))
+    ):
+        web.ended_at = now
+        session.add(web)
+    return user

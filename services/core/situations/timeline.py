@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.situations.live import announce
 from services.core.timefmt import rfc3339
 
 SYSTEM_ACTOR = "system"
@@ -50,4 +51,5 @@ def record(
     session.add(situation)
     event = Event(situation_id=situation.id, type=type, actor=actor, at=now, data=data or {})
     session.add(event)
+    announce(session, situation.id)  # open queue pages see the change once it commits
     return event

@@ -80,22 +80,36 @@ def _rings(geometry: BaseGeometry) -> list[list[tuple[float, float]]]:
 
 
 @cache
-def paris_map() -> ParisMap:
-    """The 20 arrondissements, projected (equirectangular, longitudes shrunk by cos(latitude), right at
-    Paris's size) into an SVG box `MAP_WIDTH` wide, north up."""
+def _shapes() -> dict[int, BaseGeometry]:
     territory: TerritoryMap = default_map()
-    shapes = {n: territory.polygon(n).simplify(0.00015, preserve_topology=True) for n in range(1, 21)}
+    return {n: territory.polygon(n).simplify(0.00015, preserve_topology=True) for n in range(1, 21)}
+
+
+@cache
+def _frame() -> tuple[float, float, float, float, float]:
+    """(min_lon, max_lat, shrink, scale, height) of the projection."""
+    shapes = _shapes()
     min_lon = min(s.bounds[0] for s in shapes.values())
     min_lat = min(s.bounds[1] for s in shapes.values())
     max_lon = max(s.bounds[2] for s in shapes.values())
     max_lat = max(s.bounds[3] for s in shapes.values())
     shrink = math.cos(math.radians((min_lat + max_lat) / 2))
     scale = (MAP_WIDTH - 2 * MAP_MARGIN) / ((max_lon - min_lon) * shrink)
-    height = (max_lat - min_lat) * scale + 2 * MAP_MARGIN
+    return min_lon, max_lat, shrink, scale, (max_lat - min_lat) * scale + 2 * MAP_MARGIN
 
-    def project(lon: float, lat: float) -> tuple[float, float]:
-        return MAP_MARGIN + (lon - min_lon) * shrink * scale, MAP_MARGIN + (max_lat - lat) * scale
 
+def project(lon: float, lat: float) -> tuple[float, float]:
+    """A point of Paris in the map's SVG box (the places of situations on the pages' maps)."""
+    min_lon, max_lat, shrink, scale, _ = _frame()
+    return MAP_MARGIN + (lon - min_lon) * shrink * scale, MAP_MARGIN + (max_lat - lat) * scale
+
+
+@cache
+def paris_map() -> ParisMap:
+    """The 20 arrondissements, projected (equirectangular, longitudes shrunk by cos(latitude), right at
+    Paris's size) into an SVG box `MAP_WIDTH` wide, north up."""
+    shapes = _shapes()
+    height = _frame()[4]
     areas = []
     for number, shape in shapes.items():
         parts = []

@@ -1,0 +1,141 @@
+"""`/admin`: tokens and people (create, revoke), the directory of structures, the dead letters. The same core
+functions as `/v1/tokens`, `/v1/users`, `/v1/directory` and `/v1/dead-letters`, for admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from services.api.deps import SessionDep
+from services.api.web.auth import PageRoute, page_form, require_page_roles
+from services.api.web.formats import ROLE_NAMES
+from services.api.web.render import render
+from services.core.access import ROLES, Principal
+from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
+from services.core.access.users import UserError, create_user, disable_user, list_users
+from services.core.alerts.directory import list_structures
+from services.core.clock import utc_now
+from services.core.models import DeadLetter
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
+DEAD_LETTERS_SHOWN = 50
+DONE = {
+    "jeton-revoque": "Jeton révoqué.",
+    "personne-creee": "Personne créée : elle peut se connecter.",
+    "personne-desactivee": "Personne désactivée : ses sessions sont closes.",
+}
+
+
+def _leads(text: str) -> list[str]:
+    return [lead for lead in (part.strip() for part in text.replace(";", ",").split(",")) if lead]
+
+
+def _page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    errors: dict[str, str] | None = None,
+    secret: str | None = None,
+    done: str | None = None,
+    status: int = 200,
+) -> Response:
+    letters = session.exec(select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(DEAD_LETTERS_SHOWN)).all()
+    return render(
+        request,
+        "admin.html",
+        principal=principal,
+        status=status,
+        title="Administration",
+        tokens=list_tokens(session),
+        users=list_users(session),
+        structures=list_structures(session),
+        letters=letters,
+        roles=[(role, ROLE_NAMES.get(role, role)) for role in ROLES],
+        errors=errors or {},
+        secret=secret,
+        done=DONE.get(done or ""),
+    )
+
+
+@router.get("/admin")
+def admin_page(request: Request, session: SessionDep, principal: Admin, fait: str | None = None) -> Response:
+    return _page(request, session, principal, done=fait)
+
+
+def _field(form: dict[str, list[str]], name: str, limit: int = 200) -> str:
+    return form.get(name, [""])[0].strip()[:limit]
+
+
+def _create_token(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+    try:
+        secret = create_token(
+            session,
+            role=_field(form, "role"),
+            leads=_leads(_field(form, "leads", 2000)),
+            name=_field(form, "name") or None,
+        )
+    except TokenError as err:
+        return _page(request, session, principal, errors={"token": str(err)}, status=422)
+    session.commit()
+    # Shown once, on this very answer (never put in a URL): no redirect here.
+    return _page(request, session, principal, secret=secret, status=201)
+
+
+@router.post("/admin/jetons")
+async def new_token(request: Request, session: SessionDep, principal: Admin) -> Response:
+    return await run_in_threadpool(_create_token, request, session, principal, await page_form(request))
+
+
+def _revoke(session: Session, token_id: str) -> Response:
+    revoke_token(session, token_id, utc_now())
+    session.commit()
+    return RedirectResponse("/admin?fait=jeton-revoque#jetons", status_code=303)
+
+
+@router.post("/admin/jetons/{token_id}/revoquer")
+async def revoke(token_id: str, request: Request, session: SessionDep, principal: Admin) -> Response:
+    await page_form(request)
+    return await run_in_threadpool(_revoke, session, token_id)
+
+
+def _create_user(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+    try:
+        create_user(
+            session,
+            username=_field(form, "username", 100),
+            password=form.get("password", [""])[0],
+            role=_field(form, "role"),
+            leads=_leads(_field(form, "leads", 2000)),
+            now=utc_now(),
+        )
+    except UserError as err:
+        session.rollback()
+        return _page(request, session, principal, errors={"user": str(err)}, status=422)
+    session.commit()
+    return RedirectResponse("/admin?fait=personne-creee#personnes", status_code=303)
+
+
+@router.post("/admin/personnes")
+async def new_user(request: Request, session: SessionDep, principal: Admin) -> Response:
+    return await run_in_threadpool(_create_user, request, session, principal, await page_form(request))
+
+
+def _disable(session: Session, user_id: str) -> Response:
+    try:
+        disable_user(session, user_id, utc_now())
+    except UserError:
+        return RedirectResponse("/admin#personnes", status_code=303)
+    session.commit()
+    return RedirectResponse("/admin?fait=personne-desactivee#personnes", status_code=303)
+
+
+@router.post("/admin/personnes/{user_id}/desactiver")
+async def disable(user_id: str, request: Request, session: SessionDep, principal: Admin) -> Response:
+    await page_form(request)
+    return await run_in_threadpool(_disable, session, user_id)

@@ -1,0 +1,148 @@
+"""`/meteo` (the MUS sets or lifts the weather plan, as `PUT`/`DELETE /v1/weather-plan`) and `/carte/{lead}`
+(the lead's open situations on the map of Paris drawn from the project's polygons)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from services.api.deps import SessionDep
+from services.api.problems import field_errors
+from services.api.routers.weather import WeatherPlanIn
+from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
+from services.api.web.render import lead_label, render
+from services.api.web.workspace import checked_lead, queue_rows
+from services.core.access import Principal
+from services.core.clock import utc_now
+from services.core.errors import InvalidInput
+from services.core.fiches.vocabulary import WEATHER_LEVELS
+from services.core.stats.charts import PALETTE, classes, fill, paris_map
+from services.core.weather import clear_plan, current_state, set_plan
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
+
+
+async def _mus_or_admin(
+    principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
+) -> Principal:
+    if principal.role == "coordinator" and not principal.is_mus:
+        raise PageRefusal(403, "seuls la Mission Urgence Sociale et les administrateurs fixent le plan météo")
+    return principal
+
+
+MusOrAdmin = Annotated[Principal, Depends(_mus_or_admin)]
+
+
+def _weather_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    errors: dict[str, str] | None = None,
+    done: str | None = None,
+    status: int = 200,
+) -> Response:
+    state = current_state(session)
+    return render(
+        request,
+        "meteo.html",
+        principal=principal,
+        status=status,
+        title="Plan météo",
+        state=state,
+        kind_label=KIND_LABELS.get(state.kind, state.kind) if state else None,
+        kinds=[(kind, KIND_LABELS[kind], WEATHER_LEVELS[kind]) for kind in KIND_LABELS],
+        errors=errors or {},
+        done={"set": "Plan météo déclenché.", "lifted": "Plan météo levé."}.get(done or ""),
+    )
+
+
+@router.get("/meteo")
+def weather_page(request: Request, session: SessionDep, principal: MusOrAdmin, fait: str | None = None) -> Response:
+    return _weather_page(request, session, principal, done=fait)
+
+
+def _set_weather(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+    level = form.get("level", [""])[0].strip()
+    try:
+        body = WeatherPlanIn.model_validate(
+            {"kind": form.get("kind", [""])[0], "level": int(level) if level.isdigit() else level}
+        )
+        set_plan(session, kind=body.kind, level=body.level, actor=principal.actor, now=utc_now())
+    except ValidationError as err:
+        errors = {e.field: e.message for e in field_errors(err.errors())}
+        return _weather_page(request, session, principal, errors=errors, status=422)
+    except InvalidInput as err:
+        session.rollback()
+        return _weather_page(request, session, principal, errors={e.field: e.message for e in err.errors}, status=422)
+    session.commit()
+    return RedirectResponse("/meteo?fait=set", status_code=303)
+
+
+@router.post("/meteo")
+async def set_weather(request: Request, session: SessionDep, principal: MusOrAdmin) -> Response:
+    return await run_in_threadpool(_set_weather, request, session, principal, await page_form(request))
+
+
+def _lift_weather(session: Session, principal: Principal) -> Response:
+    clear_plan(session, actor=principal.actor, now=utc_now())
+    session.commit()
+    return RedirectResponse("/meteo?fait=lifted", status_code=303)
+
+
+@router.post("/meteo/lever")
+async def lift_weather(request: Request, session: SessionDep, principal: MusOrAdmin) -> Response:
+    await page_form(request)
+    return await run_in_threadpool(_lift_weather, session, principal)
+
+
+@router.get("/carte/{lead}")
+def queue_map(
+    lead: str,
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
+) -> Response:
+    checked_lead(principal, lead)
+    items = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=500)["items"]
+    drawn = paris_map()
+    by_sector = Counter(item["sector"] for item in items)
+    overdue = Counter(item["sector"] for item in items if item["overdue"])
+    bounds = classes(list(by_sector.values()))
+    areas: list[dict[str, Any]] = [
+        {"path": area.path, "sector": area.sector, "fill": fill(by_sector.get(area.sector, 0), bounds)}
+        for area in drawn.areas
+    ]
+    labels = [
+        {"x": f"{label.x:.0f}", "y": f"{label.y:.0f}", "text": label.text, "count": by_sector.get(label.sector, 0)}
+        for label in drawn.labels
+    ]
+    legend = []
+    lower = 1
+    for colour, upper in zip(PALETTE, bounds, strict=False):
+        if upper >= lower:
+            legend.append({"colour": colour, "text": f"{lower} à {upper}" if upper > lower else f"{lower}"})
+        lower = upper + 1
+    sectors = sorted(by_sector.items(), key=lambda pair: -pair[1])
+    return render(
+        request,
+        "carte.html",
+        principal=principal,
+        title=f"Carte — {lead_label(lead)}",
+        lead=lead,
+        width=int(drawn.width),
+        height=int(drawn.height),
+        areas=areas,
+        labels=labels,
+        legend=legend,
+        sectors=[{"sector": s, "count": n, "overdue": overdue.get(s, 0)} for s, n in sectors],
+        items=items,
+        total=len(items),
+    )

@@ -1,0 +1,470 @@
+"""`/situations/{id}`: everything a coordinator needs to act on a situation, and its actions as plain forms
+(POST → 303 back, errors in French beside the field). Same core functions, same policy and same audit as
+`services.api.routers.situations`; the lock, scope and deadlock handling are that router's own helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, col, select
+
+from services.api.deps import SessionDep, client_address
+from services.api.problems import field_errors
+from services.api.routers.situations import _checked, _deadlock_is_a_conflict, _visible
+from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
+from services.api.web.formats import (
+    CONTACT_LABELS,
+    DEADLINE_LABELS,
+    DELIVERY_LABELS,
+    ESCALATION_REASONS,
+    EVENT_LABELS,
+    FLAG_LABELS,
+    OUTCOME_LABELS,
+    SOURCE_LABELS,
+    STATUS_LABELS,
+    actor_text,
+    paris_time,
+    time_left,
+)
+from services.api.web.render import lead_label, render
+from services.core.access import Principal
+from services.core.access.audit import audit
+from services.core.access.policy import can_act_on_situation, can_see_situation, may_read_personal_data
+from services.core.alerts.directory import partner_code
+from services.core.clock import utc_now
+from services.core.errors import Conflict, FieldError, InvalidInput
+from services.core.facts import FLAGS
+from services.core.models import Delivery, Event, Signal, Situation, Structure
+from services.core.procedures import active_fiches
+from services.core.retention import without_free_text
+from services.core.routing import DEADLINE_KINDS
+from services.core.situations import actions
+from services.core.situations.checklist import checklist, tick
+from services.core.situations.nearby import merge_candidates
+from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
+from services.core.stats.charts import paris_map, project
+from services.core.territory import default_map
+from services.core.weather import current_plan
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
+DONE_MESSAGES = {
+    "acknowledge": "Situation prise en compte.",
+    "contacts": "Contact noté.",
+    "resolve": "Situation close.",
+    "reopen": "Situation rouverte.",
+    "escalate": "Situation escaladée vers la MUS.",
+    "requalify": "Situation requalifiée.",
+    "merge": "Situation fusionnée.",
+    "checklist": "Liste des actions mise à jour.",
+}
+Errors = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An action refused for what was sent or for the current status: shown on the page, next to the form."""
+
+    action: str
+    errors: Errors
+    status: int
+
+
+# --- Reading -------------------------------------------------------------------------------------------------
+
+
+def _deadlines(situation: Situation, now: Any) -> list[dict[str, Any]]:
+    met = {"ack": situation.acknowledged_at, "contact": situation.first_contact_at, "resolve": situation.resolved_at}
+    rows = []
+    for kind in DEADLINE_KINDS:
+        due = getattr(situation, f"{kind}_due")
+        done = met[kind]
+        if done is not None:
+            text, overdue = (f"fait le {paris_time(done)}" + (" (en retard)" if done > due else ""), False)
+        elif situation.status not in ("new", "acknowledged", "in_progress"):
+            text, overdue = "sans objet", False
+        else:
+            text, overdue = time_left(due, now)
+        rows.append({"label": DEADLINE_LABELS[kind], "due": paris_time(due), "text": text, "overdue": overdue})
+    return rows
+
+
+def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
+    codes = [situation.lead, *(partner_code(p, situation.sector) for p in situation.decision.get("partners", []))]
+    structures = {s.code: s for s in session.exec(select(Structure).where(col(Structure.code).in_(codes))).all()}
+    deliveries = session.exec(
+        select(Delivery).where(col(Delivery.situation_id) == situation.id).order_by(col(Delivery.created_at))
+    ).all()
+    rows = []
+    for index, code in enumerate(dict.fromkeys(codes)):
+        structure = structures.get(code)
+        sent = [
+            {
+                "kind": EVENT_LABELS.get(d.kind, d.kind),
+                "channel": "courriel" if d.channel == "email" else "webhook",
+                "status": d.status,
+                "status_label": DELIVERY_LABELS.get(d.status, d.status),
+                "at": paris_time(d.delivered_at or d.last_attempt_at or d.created_at),
+                "attempts": d.attempts,
+            }
+            for d in deliveries
+            if d.structure_code == code
+        ]
+        rows.append(
+            {
+                "code": code,
+                "name": structure.name if structure else code,
+                "role": "pilote" if index == 0 else "partenaire",
+                "active": bool(structure and structure.active),
+                "deliveries": sent,
+            }
+        )
+    return rows
+
+
+def _map(situation: Situation, personal: bool) -> dict[str, Any]:
+    drawn = paris_map()
+    point = None
+    if personal and situation.last_lat is not None and situation.last_lon is not None:
+        x, y = project(situation.last_lon, situation.last_lat)
+        point = {"x": f"{x:.1f}", "y": f"{y:.1f}"}
+    return {"map": drawn, "here": situation.arrondissement, "point": point}
+
+
+def _timeline(events: list[Event], personal: bool) -> list[dict[str, Any]]:
+    rows = []
+    for event in reversed(events):  # newest first: what just happened is what people look for
+        data = event.data if personal else without_free_text(event)
+        rows.append(
+            {
+                "type": event.type,
+                "label": EVENT_LABELS.get(event.type, event.type),
+                "at": paris_time(event.at),
+                "iso": event.at.isoformat(),
+                "actor": actor_text(event.actor),
+                "details": _event_details(event.type, data),
+            }
+        )
+    return rows
+
+
+def _event_details(kind: str, data: dict[str, Any]) -> list[str]:
+    details = []
+    if kind == "contact_logged":
+        details.append(f"Résultat : {CONTACT_LABELS.get(data.get('result', ''), data.get('result'))}")
+    if kind == "resolved":
+        details.append(f"Issue : {OUTCOME_LABELS.get(data.get('outcome', ''), data.get('outcome'))}")
+    if kind == "escalated":
+        details.append(
+            f"Niveau {data.get('level')} ({ESCALATION_REASONS.get(data.get('reason', ''), data.get('reason'))})"
+        )
+    if kind == "requalified":
+        for key, word in (("add_flags", "ajouté"), ("remove_flags", "retiré")):
+            for flag in data.get(key, []) or []:
+                details.append(f"{FLAG_LABELS.get(flag, flag)} : {word}")
+        before, after = data.get("from") or {}, data.get("to") or {}
+        if after.get("primary_fiche") and after.get("primary_fiche") != before.get("primary_fiche"):
+            details.append(f"Fiche principale : {before.get('primary_fiche')} → {after['primary_fiche']}")
+        if after.get("lead") and after.get("lead") != before.get("lead"):
+            details.append(f"Pilote : {lead_label(before.get('lead'))} → {lead_label(after['lead'])}")
+    if kind == "checklist_ticked":
+        details.append(("Fait : " if data.get("done") else "Décoché : ") + str(data.get("item", "")))
+    if kind in ("merged", "merged_in"):
+        other = data.get("into") or data.get("from")
+        if other:
+            details.append(f"Autre situation : {str(other)[:8]}")
+    for key, label in (("reason", "Motif"), ("note", "Note")):
+        if data.get(key) and not (kind == "escalated" and key == "reason"):
+            details.append(f"{label} : {data[key]}")
+    return details
+
+
+def _signals(session: Session, situation: Situation, personal: bool) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
+    ).all()
+    return [
+        {
+            "id": s.id,
+            "received": paris_time(s.received_at),
+            "observed": paris_time(s.observed_at),
+            "source": SOURCE_LABELS.get(s.source, s.source),
+            "people": s.people,
+            "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
+            "place": s.place if personal else None,
+            "description": s.description if personal else None,
+        }
+        for s in rows
+    ]
+
+
+def _fiche_label(code: str) -> str:
+    book = active_fiches()
+    return f"{code} — {book.label(code)}" if code in book else code
+
+
+def _people_text(people: dict[str, Any]) -> str:
+    parts = []
+    for key, one, many in (
+        ("adults", "adulte", "adultes"),
+        ("children", "enfant", "enfants"),
+        ("unaccompanied_minors", "mineur non accompagné", "mineurs non accompagnés"),
+    ):
+        count = int(people.get(key, 0) or 0)
+        if count:
+            parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts) or "personne comptée"
+
+
+def situation_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    situation: Situation,
+    *,
+    failure: Failure | None = None,
+    done: str | None = None,
+) -> Response:
+    """The page, after auditing a read of personal data exactly as `GET /v1/situations/{id}` does."""
+    now = utc_now()
+    personal = may_read_personal_data(principal, situation, submitted_by=None)
+    if personal:
+        audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
+        session.commit()
+    book = active_fiches()
+    events = list(session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))))
+    may_act = can_act_on_situation(principal, situation)
+    allowed = {action for action in actions.ALLOWED_FROM if may_act and actions.can_do(action, situation.status)}
+    fiches = [
+        {
+            "code": entry.get("code"),
+            "label": _fiche_label(entry.get("code", "")),
+            "primary": entry.get("code") == situation.primary_fiche,
+            "because": entry.get("because", []),
+        }
+        for entry in situation.decision.get("fiches", [])
+    ]
+    items = checklist(situation, events, book)
+    candidates = []
+    if "merge" in allowed:
+        candidates = [
+            {
+                "id": other.id,
+                "label": _fiche_label(other.primary_fiche),
+                "sector": other.sector,
+                "status": STATUS_LABELS.get(other.status, other.status),
+                "signals": other.signal_count,
+                "opened": paris_time(other.opened_at),
+            }
+            for other in merge_candidates(session, situation)
+            if can_see_situation(principal, other) and can_act_on_situation(principal, other)
+        ]
+    facts = situation.facts
+    flags = sorted(facts.get("flags", []))
+    next_text, next_overdue = time_left(situation.next_deadline, now)
+    return render(
+        request,
+        "situation.html",
+        principal=principal,
+        status=failure.status if failure else 200,
+        title=f"Situation {situation.primary_fiche} — {STATUS_LABELS.get(situation.status, situation.status)}",
+        s=situation,
+        short_id=situation.id[:8],
+        status_label=STATUS_LABELS.get(situation.status, situation.status),
+        outcome_label=OUTCOME_LABELS.get(situation.outcome or "", situation.outcome),
+        personal=personal,
+        may_act=may_act,
+        allowed=allowed,
+        people=_people_text(facts.get("people", {})),
+        flags=[FLAG_LABELS.get(f, f) for f in flags],
+        current_flags=set(flags),
+        flag_options=[(f, FLAG_LABELS.get(f, f)) for f in FLAGS],
+        directives=situation.decision.get("directives", []),
+        fiches=fiches,
+        checklist=items,
+        checklist_open=situation.status in ("new", "acknowledged", "in_progress"),
+        partners=_partners(session, situation),
+        deadlines=_deadlines(situation, now),
+        next_text=next_text,
+        next_overdue=next_overdue,
+        escalations=[ESCALATION_REASONS.get(r, r) for r in situation.escalation_reasons],
+        map=_map(situation, personal),
+        signals=_signals(session, situation, personal),
+        timeline=_timeline(events, personal),
+        candidates=candidates,
+        outcome_options=list(OUTCOME_LABELS.items()),
+        contact_options=list(CONTACT_LABELS.items()),
+        failure=failure,
+        done=DONE_MESSAGES.get(done or ""),
+    )
+
+
+@router.get("/situations/{situation_id}")
+def read_situation(
+    situation_id: str, request: Request, session: SessionDep, principal: Coordination, fait: str | None = None
+) -> Response:
+    situation = _visible(principal, session.get(Situation, situation_id))
+    return situation_page(request, session, principal, situation, done=fait)
+
+
+# --- Acting --------------------------------------------------------------------------------------------------
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    value = form.get(name, [""])[0].strip()
+    return value or None
+
+
+def _body(form: dict[str, list[str]], action: str, situation: Situation) -> dict[str, Any]:
+    """The form's fields as the API's body for `action` (the same schema then checks them)."""
+    if action == "contacts":
+        return {"result": _one(form, "result"), "note": _one(form, "note")}
+    if action == "resolve":
+        return {"outcome": _one(form, "outcome"), "note": _one(form, "note")}
+    if action in ("reopen", "escalate"):
+        return {"reason": _one(form, "reason")}
+    if action == "requalify":
+        wanted = set(form.get("flags", []))
+        current = set(situation.facts.get("flags", []))
+        return {"add_flags": sorted(wanted - current), "remove_flags": sorted(current - wanted)}
+    if action == "merge":
+        return {"into": _one(form, "into")}
+    return {}
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "contacts": ContactIn,
+    "resolve": ResolveIn,
+    "reopen": ReasonIn,
+    "escalate": ReasonIn,
+    "requalify": RequalifyIn,
+    "merge": MergeIn,
+}
+FORM_FIELDS = {"add_flags": "flags", "remove_flags": "flags", "result": "result", "outcome": "outcome"}
+
+
+def _errors(found: list[FieldError]) -> Errors:
+    errors: Errors = {}
+    for error in found:
+        field = FORM_FIELDS.get(error.field.split(".")[0], error.field.split(".")[0])
+        message = "choisissez une réponse" if error.rule in ("missing", "literal_error") else error.message
+        errors.setdefault(field, message)
+    return errors
+
+
+def _change(
+    session: Session, principal: Principal, action: str, body: BaseModel | None, form: dict[str, list[str]]
+) -> Callable[[Situation], None]:
+    now = utc_now()
+    actor = principal.actor
+    if action == "acknowledge":
+        return lambda s: actions.acknowledge(session, s, actor=actor, now=now)
+    if isinstance(body, ContactIn):
+        return lambda s: actions.log_contact(
+            session, s, result=body.result, at=body.at, note=body.note, actor=actor, now=now
+        )
+    if isinstance(body, ResolveIn):
+        return lambda s: actions.resolve(session, s, outcome=body.outcome, note=body.note, actor=actor, now=now)
+    if isinstance(body, ReasonIn) and action == "reopen":
+        return lambda s: actions.reopen(session, s, reason=body.reason, actor=actor, now=now)
+    if isinstance(body, ReasonIn):
+        return lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=actor, now=now)
+    if isinstance(body, RequalifyIn):
+        return lambda s: actions.requalify(
+            session,
+            s,
+            add_flags=body.add_flags,
+            remove_flags=body.remove_flags,
+            actor=actor,
+            now=now,
+            fiches=active_fiches(),
+            territory_map=default_map(),
+            weather=current_plan(session),
+        )
+    if action == "checklist":
+        item = _one(form, "item") or ""
+        done = _one(form, "done") == "1"
+
+        def tick_item(s: Situation) -> None:
+            tick(session, s, item=item, done=done, actor=actor, now=now, book=active_fiches())
+
+        return tick_item
+    raise PageRefusal(404, "action inconnue")
+
+
+def _merge(session: Session, request: Request, principal: Principal, situation_id: str, body: MergeIn) -> None:
+    """As `POST /v1/situations/{id}/merge`: both rows locked in id order, both trails audited."""
+    locked = actions.lock_situations(session, [situation_id, body.into])
+    source = _checked(principal, locked.get(situation_id))
+    target = locked.get(body.into)
+    if target is None or not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
+        raise InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
+    now = utc_now()
+    actions.merge(
+        session, source, target, actor=principal.actor, now=now, fiches=active_fiches(), territory_map=default_map()
+    )
+    client = client_address(request)
+    audit(
+        session,
+        principal,
+        "situation.merged_into",
+        now=now,
+        client=client,
+        situation_id=target.id,
+        detail={"from": source.id},
+    )
+    audit(session, principal, "situation.merge", now=now, client=client, situation_id=source.id)
+
+
+def _act(
+    request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: dict[str, list[str]]
+) -> Response:
+    situation = _visible(principal, session.get(Situation, situation_id))
+    if action not in (*actions.ALLOWED_FROM, "checklist"):
+        raise PageRefusal(404, "action inconnue")
+    body: BaseModel | None = None
+    try:
+        schema = SCHEMAS.get(action)
+        if schema is not None:
+            try:
+                body = schema.model_validate(_body(form, action, situation))
+            except ValidationError as err:
+                raise InvalidInput(field_errors(err.errors())) from err
+        with _deadlock_is_a_conflict():
+            if isinstance(body, MergeIn):
+                _merge(session, request, principal, situation_id, body)
+            else:
+                locked = _checked(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
+                _change(session, principal, action, body, form)(locked)
+                audit(
+                    session,
+                    principal,
+                    f"situation.{action}",
+                    now=utc_now(),
+                    client=client_address(request),
+                    situation_id=situation_id,
+                )
+            session.commit()
+    except InvalidInput as err:
+        session.rollback()
+        return situation_page(request, session, principal, situation, failure=Failure(action, _errors(err.errors), 422))
+    except Conflict as err:
+        session.rollback()
+        fresh = session.get(Situation, situation_id, populate_existing=True) or situation
+        return situation_page(request, session, principal, fresh, failure=Failure(action, {"": err.detail}, 409))
+    anchor = "liste" if action == "checklist" else "actions"
+    return RedirectResponse(f"/situations/{situation_id}?fait={action}#{anchor}", status_code=303)
+
+
+@router.post("/situations/{situation_id}/{action}")
+async def act(
+    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination
+) -> Response:
+    form = await page_form(request)  # already read (and its CSRF token checked) by the page's authentication
+    return await run_in_threadpool(_act, request, session, principal, situation_id, action, form)
