@@ -12,7 +12,7 @@ from services.api import docs, openapi, problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
-from services.api.web import admin, live, planning, situation, workspace
+from services.api.web import admin, capture, live, planning, situation, workspace
 from services.api.web.static_files import static_files
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
@@ -46,6 +46,7 @@ def create_app() -> FastAPI:
     app.include_router(live.router, include_in_schema=False)
     app.include_router(planning.router, include_in_schema=False)
     app.include_router(admin.router, include_in_schema=False)
+    app.include_router(capture.router, include_in_schema=False)
     app.mount("/static", static_files(), name="static")
     settings = get_settings()
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)

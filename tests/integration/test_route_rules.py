@@ -26,9 +26,12 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs/assets/{name}"): "documentation (Swagger UI, ReDoc)",
     ("GET", "/redoc"): "documentation",
     ("GET", "/openapi.json"): "documentation",
+    ("GET", "/sw.js"): "service worker de l'application de signalement (fichier, sans donnée)",
+    ("GET", "/manifest.webmanifest"): "manifeste de l'application de signalement (fichier, sans donnée)",
 }
-# Mounted applications (no route of their own): files anyone may fetch.
-PUBLIC_MOUNTS = {"/static": "feuilles de style et scripts des pages, sans donnée"}
+# Mounted applications (no methods of their own) that are public: files of the pages, nobody's data.
+PUBLIC_MOUNTS: dict[str, str] = {"/static": "CSS, scripts et images des pages"}
+# `page_principal`: the pages' caller (the same credentials, refusals as French pages).
 CALLER_DEPENDENCIES: tuple[Callable[..., Any], ...] = (current_principal, optional_principal, page_principal)
 
 
@@ -57,9 +60,9 @@ def _routes(app: FastAPI | None = None) -> list[Rule]:
 def test_every_route_needs_a_caller_or_is_listed_public() -> None:
     unruled = []
     for route in _routes():
-        if not route.keys and route.path in PUBLIC_MOUNTS:
+        if not route.keys:
+            assert route.path in PUBLIC_MOUNTS, route.path
             continue
-        assert route.keys, route.path
         if route.keys <= PUBLIC.keys():
             continue
         if not route.guarded:

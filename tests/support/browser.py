@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -93,8 +94,9 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
     """`new_page(390)` → a page in its own context (own cookies) that width wide, its traffic watched."""
     contexts = []
 
-    def make(width: int = 1280, height: int = 900) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+    def make(width: int = 1280, height: int = 900, **options: Any) -> Page:
+        # `options`: more of Playwright's context options (`java_script_enabled=False`, `permissions=[…]`).
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR", **options)
         contexts.append(context)
         page = context.new_page()
         _watch(page)

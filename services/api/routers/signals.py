@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v1/signals", tags=["signalements"])
 IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
 
 
-def _checked_key(value: str | None) -> str | None:
+def checked_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not 1 <= len(value) <= 255 or not all(" " <= ch <= "~" for ch in value):
@@ -71,13 +71,17 @@ async def submit_signal(
     principal: Annotated[Principal, Depends(READERS)],
     idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_KEY_RULE)] = None,
 ) -> JSONResponse:
-    key = _checked_key(idempotency_key)
+    accepted = await accept(payload, principal.id, checked_key(idempotency_key))
+    return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
+
+
+async def accept(payload: SignalIn, submitted_by: str, key: str | None) -> Accepted:
+    """Intake for every adapter (this route, the capture page): the same writer threads, the same idempotency."""
     # The validated payload is the request's meaning: spacing, key order or defaults do not make it another one.
     fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
     # The hot path: one trip to a writer thread for the database, none for the rest.
     loop = asyncio.get_running_loop()
-    accepted = await loop.run_in_executor(_writers(), _accept, payload, principal.id, key, fingerprint)
-    return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
+    return await loop.run_in_executor(_writers(), _accept, payload, submitted_by, key, fingerprint)
 
 
 @cache

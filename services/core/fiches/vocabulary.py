@@ -39,13 +39,46 @@ MODIFIERS_FILE = "modifiers.yaml"
 # Files of the directory that are not fiches.
 NOT_FICHES: frozenset[str] = frozenset({PRECEDENCE_FILE, MODIFIERS_FILE})
 
+# What people read for each code (outreach forms, situation pages): plain French, from the reference's wording.
+FLAG_LABELS: dict[str, str] = {
+    "vital_emergency": "Urgence vitale (personne inconsciente, qui ne respire pas bien, blessée gravement)",
+    "deceased": "Personne décédée",
+    "immediate_danger": "Danger immédiat (agression en cours, personne menacée)",
+    "violence": "Victime de violences",
+    "pregnant": "Femme enceinte",
+    "recent_birth": "Nouveau-né ou accouchement récent",
+    "child_in_danger": "Enfant en danger",
+    "psychiatric_distress": "Détresse psychique",
+    "suicide_risk": "Risque suicidaire",
+    "disability": "Handicap",
+    "loss_of_autonomy": "Perte d'autonomie",
+    "care_leaver": "Jeune sorti de l'Aide sociale à l'enfance (ASE)",
+    "hospital_exit": "Sortie d'hôpital sans solution",
+    "prison_exit": "Sortie de détention sans solution",
+    "drug_use": "Usage de drogues",
+    "animals": "Présence d'animaux",
+    "camp": "Campement ou installation collective",
+    "cold_exposure": "Exposé au froid",
+    "heat_exposure": "Exposé à la chaleur",
+}
+GENDER_LABELS: dict[str, str] = {"female": "Femme", "male": "Homme", "other": "Autre", "unknown": "Non connu"}
+AGE_BAND_LABELS: dict[str, str] = {
+    "18-25": "18 à 25 ans",
+    "26-59": "26 à 59 ans",
+    "60+": "60 ans et plus",
+    "unknown": "Âge non connu",
+}
+
 __all__ = [
     "AGE_BANDS",
+    "AGE_BAND_LABELS",
     "COUNT_FIELDS",
     "DIRECTIVES",
     "FALLBACK_CODE",
     "FLAGS",
+    "FLAG_LABELS",
     "GENDERS",
+    "GENDER_LABELS",
     "LEAD_KINDS",
     "MODIFIERS_FILE",
     "NOT_FICHES",
