@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
+from services.api.metrics import SIGNALS_ACCEPTED
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import can_see_signal, may_read_personal_data
@@ -53,7 +55,11 @@ async def submit_signal(
     fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
     # The hot path: one trip to a writer thread for the database, none for the rest.
     loop = asyncio.get_running_loop()
-    accepted = await loop.run_in_executor(_writers(), _accept, payload, principal.id, key, fingerprint)
+    # In a copy of this request's context: the outbox row gets its correlation id (`logs.py`).
+    context = contextvars.copy_context()
+    accepted = await loop.run_in_executor(_writers(), context.run, _accept, payload, principal.id, key, fingerprint)
+    if not accepted.replayed:
+        SIGNALS_ACCEPTED.labels(payload.source).inc()
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
 
 
