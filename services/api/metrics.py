@@ -16,6 +16,7 @@ increment and, when the log level says so, one log line per request. It also car
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -34,13 +35,15 @@ from services.api.deps import require_roles
 from services.core.access.principal import Principal
 from services.core.clock import utc_now
 from services.core.db import session_scope
-from services.core.logs import correlated, new_correlation_id, sane_request_id
+from services.core.logs import enter_correlation, leave_correlation, new_correlation_id, sane_request_id
 from services.core.metrics import LATENCY_BUCKETS, Operations, read_operations
 from services.core.settings import get_settings
 
 log = logging.getLogger("services.api.http")
 REQUEST_ID = "X-Request-ID"
 UNMATCHED = "unmatched"  # a path no route serves: one label for all, never the raw path
+# Methods counted by name; any other a client invents is "OTHER" (labels stay few).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # Not in prometheus-client's default registry: the scrape registry below decides where figures come from.
 HTTP_REQUESTS = Counter(
@@ -172,21 +175,35 @@ class HttpMetrics:
             await send(message)
 
         started = time.perf_counter()
-        with correlated(correlation_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                route = _route_template(scope)
-                HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-                if log.isEnabledFor(logging.INFO):
-                    elapsed = round((time.perf_counter() - started) * 1000, 2)
-                    log.info(
-                        "%s %s %d",
-                        scope["method"],
-                        route,
-                        status,
-                        extra={"method": scope["method"], "route": route, "status": status, "duration_ms": elapsed},
-                    )
+        token = enter_correlation(correlation_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            leave_correlation(token)
+            route = _route_template(scope)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            _requests(method, route, status).inc()
+            if log.isEnabledFor(logging.INFO):
+                elapsed = round((time.perf_counter() - started) * 1000, 2)
+                extra = {"method": scope["method"], "route": route, "status": status, "duration_ms": elapsed}
+                log.info("%s %s %d", scope["method"], route, status, extra={**extra, "correlation_id": correlation_id})
+
+
+def count_accepted(source: str) -> None:
+    """One more signal accepted from `source` (a closed list: the schema's)."""
+    _accepted(source).inc()
+
+
+@functools.cache
+def _accepted(source: str) -> Any:
+    return SIGNALS_ACCEPTED.labels(source)
+
+
+@functools.cache
+def _requests(method: str, route: str, status: int) -> Any:
+    """The counter's child for these labels, looked up once (`labels()` costs more than the increment). Bounded:
+    methods × route templates × statuses."""
+    return HTTP_REQUESTS.labels(method, route, str(status))
 
 
 def _request_id(scope: Scope) -> str | None:

@@ -7,13 +7,14 @@ workers' registry): every log line of that chain carries it, and a task's own ou
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -34,8 +35,27 @@ def sane_request_id(value: str | None) -> str | None:
     return value if value is not None and _SANE_ID.fullmatch(value) else None
 
 
+class _Ids:
+    """Fresh ids, 32 hex digits: a random per-process prefix and a counter (a tenth of `uuid4`'s cost, on every
+    request without an id of its own). A forked child draws a prefix of its own."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_ids = _Ids()
+
+
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    return _ids.next()
 
 
 @contextmanager
@@ -48,9 +68,14 @@ def correlated(correlation_id: str | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def set_correlation_id(correlation_id: str | None) -> None:
-    """For code that owns the whole context it runs in (an ASGI request's task): no reset needed."""
-    _current.set(correlation_id)
+def enter_correlation(correlation_id: str | None) -> Token[str | None]:
+    """`correlated` without the context manager's cost, for the HTTP middleware: give the token back to
+    `leave_correlation` when done."""
+    return _current.set(correlation_id)
+
+
+def leave_correlation(token: Token[str | None]) -> None:
+    _current.reset(token)
 
 
 class CorrelationFilter(logging.Filter):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.api.deps import SessionDep, client_address, require_roles
-from services.api.metrics import SIGNALS_ACCEPTED
+from services.api.metrics import count_accepted
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import can_see_signal, may_read_personal_data
@@ -59,7 +59,7 @@ async def submit_signal(
     context = contextvars.copy_context()
     accepted = await loop.run_in_executor(_writers(), context.run, _accept, payload, principal.id, key, fingerprint)
     if not accepted.replayed:
-        SIGNALS_ACCEPTED.labels(payload.source).inc()
+        count_accepted(payload.source)
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
 
 
