@@ -22,6 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import Session
 
+from services.core.outbox import QUEUE_MAINTENANCE, QUEUE_NOTIFICATIONS, QUEUE_ROUTING
+
+QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
+DELIVERY_RESULTS = ("pending", "delivered", "failed")
 # Upper bounds (seconds) of the routing latency buckets: the goal (p99 < 250 ms) falls on one.
 LATENCY_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -84,10 +88,10 @@ _DEAD_LETTERS = text("SELECT count(*) FROM dead_letters")
 
 def read_operations(session: Session, now: datetime, *, latency_window: timedelta) -> Operations:
     connection = session.connection()
-    backlog = [
-        QueueBacklog(row.queue, int(row.waiting), max(0.0, (now - row.oldest).total_seconds()))
-        for row in connection.execute(_BACKLOG)
-    ]
+    # Every queue and every result, 0 included: a series that vanishes when all is well reads as missing.
+    backlog = {queue: QueueBacklog(queue, 0, 0.0) for queue in QUEUES}
+    for row in connection.execute(_BACKLOG):
+        backlog[row.queue] = QueueBacklog(row.queue, int(row.waiting), max(0.0, (now - row.oldest).total_seconds()))
     leads = [LeadLoad(row.lead, int(row.open), int(row.overdue)) for row in connection.execute(_LEADS, {"now": now})]
     latency_row = connection.execute(_LATENCY, {"since": now - latency_window}).one()
     routing = Latencies(
@@ -95,6 +99,13 @@ def read_operations(session: Session, now: datetime, *, latency_window: timedelt
         cumulative=tuple(int(value) for value in latency_row[:-1]),
         sum_seconds=float(latency_row[-1]),
     )
-    deliveries = {str(status): int(count) for status, count in connection.execute(_DELIVERIES)}
+    deliveries = dict.fromkeys(DELIVERY_RESULTS, 0)
+    deliveries.update({str(status): int(count) for status, count in connection.execute(_DELIVERIES)})
     dead_letters = int(connection.execute(_DEAD_LETTERS).scalar_one())
-    return Operations(backlog, sorted(leads, key=lambda load: load.lead), routing, deliveries, dead_letters)
+    return Operations(
+        sorted(backlog.values(), key=lambda queue: queue.queue),
+        sorted(leads, key=lambda load: load.lead),
+        routing,
+        deliveries,
+        dead_letters,
+    )
