@@ -113,6 +113,8 @@ def api(
     """Sert l'API HTTP (une réplique)."""
     import uvicorn
 
+    from services.core.logs import dict_config
+
     if migrate:
         from services.core.migrations import upgrade_to_head
 
@@ -123,6 +125,7 @@ def api(
         host=host,
         port=port,
         workers=workers,
+        log_config=dict_config(),
         log_level="warning",
     )
 
@@ -139,10 +142,14 @@ def worker(
 
     from celery.exceptions import SecurityWarning
 
-    from services.workers.celery_app import celery_app
+    from services.core.settings import get_settings
+    from services.workers.celery_app import celery_app, our_logging
 
     # No English banner nor root warning burying the French messages of `urgence up` (a container runs as root).
     warnings.simplefilter("ignore", SecurityWarning)
+    our_logging()
+    # Heartbeats only with the events (Flower counts a worker without them as offline).
+    heartbeat = [] if get_settings().celery_events else ["--without-heartbeat"]
     celery_app.worker_main(
         [
             "--quiet",
@@ -152,7 +159,7 @@ def worker(
             f"--concurrency={concurrency}",
             "--without-gossip",
             "--without-mingle",
-            "--without-heartbeat",
+            *heartbeat,
         ]
     )
 
@@ -160,12 +167,12 @@ def worker(
 @app.command()
 def relay() -> None:
     """Relais de l'outbox : publie vers le broker ce que les transactions ont écrit (plusieurs possibles)."""
-    import logging
     import signal as signals
 
+    from services.core.logs import configure_logging
     from services.workers.relay import Relay
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     running = Relay()
     for sig in (signals.SIGTERM, signals.SIGINT):
         signals.signal(sig, lambda *_: running.stop())
@@ -176,8 +183,9 @@ def relay() -> None:
 def beat() -> None:
     """Lance le planificateur (un seul par déploiement)."""
     from services.core.settings import get_settings
-    from services.workers.celery_app import celery_app
+    from services.workers.celery_app import celery_app, our_logging
 
+    our_logging()
     # The schedule file (last run times) lives with the data, not in whatever directory beat was started from.
     data_dir = get_settings().data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import docs, openapi, problems
+from services.api import docs, metrics, openapi, problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
@@ -25,6 +25,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # Load the procedures and the polygons before the first request: broken fiches stop the start.
     active_fiches()
     default_map()
+    metrics.serve_metrics_port()
     yield
 
 
@@ -58,4 +59,5 @@ def create_app() -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
         )
     app.add_middleware(SecurityHeaders, https=settings.environment == "production")
+    metrics.install(app)  # last: its middleware is the outermost
     return app

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, TextClause, and_, bindparam, insert, or_, text, update
+from sqlalchemy import ColumnElement, String, TextClause, and_, bindparam, insert, or_, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from services.core.logs import current_correlation_id
 from services.core.models import DeadLetter, OutboxMessage
 
 # Every task's name, here once: core writes the outbox ones (and names the scan's dead letters), the workers'
@@ -37,15 +38,21 @@ def enqueue_statement(before: str | None = None, *, also_select: str = "") -> Te
     """The SQL that writes one outbox row and wakes the relay, returning the row's id. `before`, the SQL of
     another data-modifying statement, runs in the same statement: a write and the work it causes in one round
     trip, atomic on their own. `also_select`: more columns to return (a read the caller needs, in the same trip).
-    Binds `task`, `queue`, `outbox_payload`, `created_at` (and those of `before`)."""
+    Binds `task`, `queue`, `outbox_payload`, `created_at` (and those of `before`). The row keeps the current
+    correlation id (`logs.py`), read when the statement runs: the relay hands it to the task, which logs under
+    the id of the request that caused it."""
     written = f"WITH written AS ({before}), " if before else "WITH "
     extra = f", {also_select}" if also_select else ""
     return text(
         written + f"queued AS (INSERT INTO {OutboxMessage.__tablename__} "
-        "(task, queue, payload, created_at, publish_count) "
-        "VALUES (:task, :queue, :outbox_payload, :created_at, 0) RETURNING id) "
+        "(task, queue, payload, correlation_id, created_at, publish_count) "
+        "VALUES (:task, :queue, :outbox_payload, :correlation_id, :created_at, 0) RETURNING id) "
         f"SELECT id, pg_notify(:channel, ''){extra} FROM queued"
-    ).bindparams(bindparam("outbox_payload", type_=JSONB), bindparam("channel", NOTIFY_CHANNEL))
+    ).bindparams(
+        bindparam("outbox_payload", type_=JSONB),
+        bindparam("channel", NOTIFY_CHANNEL),
+        bindparam("correlation_id", callable_=current_correlation_id, type_=String),
+    )
 
 
 _ENQUEUE = enqueue_statement()
@@ -67,6 +74,7 @@ class Due:
     queue: str
     payload: dict[str, Any]
     publish_count: int  # publications before this one
+    correlation_id: str | None = None  # of the request (or task) that wrote the row
 
 
 def claim_for_publishing(
@@ -104,10 +112,11 @@ def claim_for_publishing(
             col(OutboxMessage.queue),
             col(OutboxMessage.payload),
             col(OutboxMessage.publish_count),
+            col(OutboxMessage.correlation_id),
         )
     )
     rows = sorted(claimed, key=lambda row: row.id)
-    return [Due(row.id, row.task, row.queue, row.payload, row.publish_count - 1) for row in rows]
+    return [Due(row.id, row.task, row.queue, row.payload, row.publish_count - 1, row.correlation_id) for row in rows]
 
 
 def _unfinished(outbox_id: int, item: Mapping[str, str] | None) -> ColumnElement[bool]:

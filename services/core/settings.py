@@ -99,6 +99,17 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Operations. Logs: "text" for people, "json" (one object per line) for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # `GET /metrics` needs an admin token; with this set, each API process also serves it, open, on this port
+    # (for a scraper on the internal network). Routing latency is that of the signals received this long ago.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"  # "0.0.0.0" in a container, for the scraper
+    metrics_latency_window_seconds: float = Field(300.0, gt=0, le=86400)
+    # Celery events (task sent, received, started, done; worker heartbeats): what Flower shows.
+    celery_events: bool = True
+
     @model_validator(mode="after")
     def _credentials_never_in_clear(self) -> Settings:
         if self.smtp_username is not None and self.smtp_security == "none":

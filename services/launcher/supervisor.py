@@ -187,6 +187,14 @@ def _restore_handlers(previous: dict[int, object]) -> None:
         signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
+def _fresh_metrics_dir(data_dir: Path) -> Path:
+    """prometheus-client's multiprocess directory, empty: counts of earlier runs would add to this one's."""
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def _port_free(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -447,6 +455,8 @@ def _run_services_and_children(
         assert services.broker_url is not None
         env = dict(os.environ)
         env.update(
+            # The API processes' counters, summed by whichever answers `GET /metrics`; emptied at each start.
+            PROMETHEUS_MULTIPROC_DIR=str(_fresh_metrics_dir(data_dir)),
             URGENCE_DATABASE_URL=services.database_url,
             URGENCE_BROKER_URL=services.broker_url,
             URGENCE_DATA_DIR=str(data_dir),

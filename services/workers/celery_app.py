@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init
 from kombu import Exchange, Queue
 
 from services.core.outbox import (
@@ -57,6 +57,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
         "beat_scheduler": "services.workers.heartbeat:BeatingScheduler",  # beats for /health
+        # Events for Flower (`celery --broker=… flower`): three small messages per task to Redis, and heartbeats.
+        "worker_send_task_events": settings.celery_events,
+        "task_send_sent_event": settings.celery_events,
         "timezone": "Europe/Paris",
         "enable_utc": True,
         "beat_schedule": {
@@ -91,6 +94,15 @@ def create_celery() -> Celery:
 
 
 celery_app = create_celery()
+
+
+def our_logging() -> None:
+    """Processes started by the `urgence` command log our way (`services/core/logs.py`): Celery, on its
+    `setup_logging` signal, then leaves logging to us. (Not connected at import: a worker started by the tests
+    keeps the test runner's handlers.)"""
+    from services.core.logs import configure_logging
+
+    setup_logging.connect(lambda **_: configure_logging(), weak=False)
 
 
 @worker_process_init.connect

@@ -7,6 +7,9 @@ The names themselves live in `services/core/outbox.py`: core writes the outbox r
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +19,7 @@ from celery import Task
 from sqlmodel import Session
 
 from services.core.alerts import delivery
+from services.core.logs import CORRELATION_KEY, correlated, new_correlation_id, sane_request_id
 from services.core.outbox import (
     DELIVER_ALERT,
     ERASE_EXPIRED,
@@ -30,6 +34,7 @@ from services.core.settings import Settings
 from services.core.signals.dispatch import flag_routing_failure
 from services.workers.celery_app import celery_app
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -106,16 +111,45 @@ def outbox_task(spec: TaskSpec) -> Callable[[Callable[Concatenate[Task, P], R]],
         raise ValueError(f"{spec.name} : tâche planifiée, sans reprises ni abandon")
 
     def declare(function: Callable[Concatenate[Task, P], R]) -> TaskOf[P, R]:
-        declared = celery_app.task(name=spec.name, queue=spec.queue, bind=True, max_retries=None)(function)
+        @functools.wraps(function)
+        def run(self: Task, *args: Any, correlation_id: str | None = None, **kwargs: Any) -> R:
+            # Under the id of the request that wrote the row (the relay passes it): its logs, and the rows it
+            # writes in turn, carry it. A retry is sent with the same keywords, so it keeps it.
+            with correlated(sane_request_id(correlation_id) or new_correlation_id()):
+                return _logged(spec, lambda: function(self, *args, **kwargs), outbox_id=kwargs.get("outbox_id"))
+
+        declared = celery_app.task(name=spec.name, queue=spec.queue, bind=True, max_retries=None)(run)
         return cast(TaskOf[P, R], declared)
 
     return declare
 
 
 def scheduled_task(spec: TaskSpec) -> Callable[[Callable[P, R]], TaskOf[P, R]]:
-    """A task the scheduler runs (idempotent: a failed run is simply the next run's work)."""
+    """A task the scheduler runs (idempotent: a failed run is simply the next run's work), each run under a
+    correlation id of its own."""
 
     def declare(function: Callable[P, R]) -> TaskOf[P, R]:
-        return cast(TaskOf[P, R], celery_app.task(name=spec.name, queue=spec.queue)(function))
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> R:
+            with correlated(new_correlation_id()):
+                return _logged(spec, lambda: function(*args, **kwargs), outbox_id=None)
+
+        return cast(TaskOf[P, R], celery_app.task(name=spec.name, queue=spec.queue)(run))
 
     return declare
+
+
+def correlation_kwargs(correlation_id: str | None) -> dict[str, str]:
+    """What the relay adds to a task's keywords for `outbox_task` to log under the row's correlation id."""
+    return {} if correlation_id is None else {CORRELATION_KEY: correlation_id}
+
+
+def _logged(spec: TaskSpec, work: Callable[[], R], *, outbox_id: Any) -> R:
+    """Run `work` and say so in one INFO line (how long it took): what follows a signal through the logs.
+    A failure is logged by the runner (retry, give-up), a Celery `Retry` passes through."""
+    started = time.perf_counter()
+    result = work()
+    if log.isEnabledFor(logging.INFO):
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        log.info("%s terminée en %.1f ms", spec.name, elapsed, extra={"outbox_id": outbox_id, "duration_ms": elapsed})
+    return result

@@ -30,6 +30,7 @@ from services.core.outbox import NOTIFY_CHANNEL, Due, claim_for_publishing
 from services.core.settings import get_settings
 from services.workers.celery_app import QUEUES, celery_app
 from services.workers.heartbeat import relay_heartbeat
+from services.workers.registry import correlation_kwargs
 from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def publish_due() -> int:
             try:
                 celery_app.send_task(
                     message.task,
-                    kwargs={**message.payload, "outbox_id": message.id},
+                    kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
                     queue=message.queue,
                     producer=producer,
                     retry=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address, require_roles
+from services.api.metrics import count_accepted
 from services.api.openapi import problems
 from services.api.schemas.signals import SignalOut, SignalPage
 from services.core.access import Principal
@@ -81,7 +83,12 @@ async def accept(payload: SignalIn, submitted_by: str, key: str | None) -> Accep
     fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
     # The hot path: one trip to a writer thread for the database, none for the rest.
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_writers(), _accept, payload, submitted_by, key, fingerprint)
+    # In a copy of this request's context: the outbox row gets its correlation id (`logs.py`).
+    context = contextvars.copy_context()
+    accepted = await loop.run_in_executor(_writers(), context.run, _accept, payload, submitted_by, key, fingerprint)
+    if not accepted.replayed:
+        count_accepted(payload.source)
+    return accepted
 
 
 @cache

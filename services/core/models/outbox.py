@@ -27,6 +27,8 @@ class OutboxMessage(SQLModel, table=True):
     done_at: datetime | None = instant()
     publish_count: int = 0
     last_error: str | None = None
+    # The request's (or task's) correlation id, for the logs of the task that handles the row (`logs.py`).
+    correlation_id: str | None = Field(default=None, max_length=128)
 
 
 class DeadLetter(SQLModel, table=True):
