@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
@@ -12,6 +14,16 @@ from services.core.facts import WeatherPlan
 from services.core.models import Event, WeatherPlanState
 
 MAX_LEVELS = {"grand_froid": 3, "canicule": 4}
+
+
+class WeatherPlanIn(BaseModel):
+    """A plan to set, as the API and the `/meteo` page receive it (the levels per kind are checked by `set_plan`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["grand_froid", "canicule"] = Field(description="Plan : grand_froid ou canicule")
+    level: Annotated[int, Field(ge=1, le=4, strict=True)] = Field(
+        description="Niveau : 1 à 3 (grand froid), 1 à 4 (canicule)"
+    )
 
 
 def current_plan(db: Session | Connection) -> WeatherPlan | None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -14,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address, require_roles
-from services.api.metrics import count_accepted
+from services.api.intake import IDEMPOTENCY_KEY_RULE, accept, checked_key
 from services.api.openapi import problems
 from services.api.schemas.signals import SignalOut, SignalPage
 from services.core.access import Principal
@@ -26,30 +22,16 @@ from services.core.access.policy import (
     may_read_signal_personal_data,
 )
 from services.core.clock import utc_now
-from services.core.db import get_engine
-from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
+from services.core.errors import Forbidden, NotFound
 from services.core.models import Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
-from services.core.settings import get_settings
 from services.core.signals.dispatch import assign_signal
-from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import list_out_of_territory, signal_view
 from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])
-IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
-
-
-def checked_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not 1 <= len(value) <= 255 or not all(" " <= ch <= "~" for ch in value):
-        raise InvalidInput([FieldError("Idempotency-Key", "format", IDEMPOTENCY_KEY_RULE)])
-    return value
-
-
 READERS = require_roles("outreach", "coordinator", "admin")
 
 
@@ -75,41 +57,6 @@ async def submit_signal(
 ) -> JSONResponse:
     accepted = await accept(payload, principal.id, checked_key(idempotency_key))
     return JSONResponse(accepted.response, status_code=202, headers={"Location": accepted.response["links"]["self"]})
-
-
-async def accept(payload: SignalIn, submitted_by: str, key: str | None) -> Accepted:
-    """Intake for every adapter (this route, the capture page): the same writer threads, the same idempotency."""
-    # The validated payload is the request's meaning: spacing, key order or defaults do not make it another one.
-    fingerprint = request_fingerprint(payload.model_dump(mode="json")) if key is not None else None
-    # The hot path: one trip to a writer thread for the database, none for the rest.
-    loop = asyncio.get_running_loop()
-    # In a copy of this request's context: the outbox row gets its correlation id (`logs.py`).
-    context = contextvars.copy_context()
-    accepted = await loop.run_in_executor(_writers(), context.run, _accept, payload, submitted_by, key, fingerprint)
-    if not accepted.replayed:
-        count_accepted(payload.source)
-    return accepted
-
-
-@cache
-def _writers() -> ThreadPoolExecutor:
-    """Threads that write signals, as many as the pool has connections: none waits for one. (asyncio's executor
-    rather than the framework's generic thread pool: lighter, and this runs on every signal.)"""
-    return ThreadPoolExecutor(max_workers=get_settings().db_pool_size, thread_name_prefix="intake")
-
-
-def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: str | None) -> Accepted:
-    with get_engine().begin() as connection:  # committed on leaving: the relay, woken by it, routes the signal
-        return accept_signal(
-            connection,
-            payload,
-            submitted_by=submitted_by,
-            now=utc_now(),
-            fiches=active_fiches(),
-            territory_map=default_map(),
-            idempotency_key=key,
-            fingerprint=fingerprint,
-        )
 
 
 class AssignIn(BaseModel):

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SessionDep, require_roles
 from services.api.schemas.weather import WeatherPlanOut
 from services.core.access import Principal
 from services.core.clock import utc_now
 from services.core.timefmt import rfc3339
-from services.core.weather import clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
 
 router = APIRouter(prefix="/v1/weather-plan", tags=["plan météo"])
-
-
-class WeatherPlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["grand_froid", "canicule"] = Field(description="Plan : grand_froid ou canicule")
-    level: Annotated[int, Field(ge=1, le=4, strict=True)] = Field(
-        description="Niveau : 1 à 3 (grand froid), 1 à 4 (canicule)"
-    )
 
 
 def _can_set(principal: Annotated[Principal, Depends(require_roles("admin", "coordinator"))]) -> Principal:

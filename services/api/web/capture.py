@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from services.api.deps import client_address
+from services.api.intake import accept, checked_key
 from services.api.problems import field_errors, problem
-from services.api.routers.signals import accept, checked_key
 from services.api.web.auth import CSRF_FIELD, PageRoute, page_form, require_page_roles
 from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, paris_time
 from services.api.web.render import PAGE_POLICY, STATIC_DIR, lead_label, render, sector_label

@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
-from services.api.routers.weather import WeatherPlanIn
 from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
 from services.api.web.render import lead_label, render
 from services.api.web.workspace import checked_lead, queue_rows
@@ -23,7 +22,7 @@ from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.stats.charts import PALETTE, classes, fill, paris_map
-from services.core.weather import clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
