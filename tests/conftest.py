@@ -91,3 +91,8 @@ def database_url() -> str:
 @pytest.fixture(scope="session")
 def broker_url() -> str:
     return os.environ["URGENCE_BROKER_URL"]
+
+
+# One Playwright browser for the whole session, defined here once: Playwright's sync API cannot run two instances
+# at a time, and a fixture imported into two conftests would be two fixtures.
+from tests.support.browser import browser  # noqa: E402, F401

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from services.core.signals.words import SAFETY_CALLS
-from tests.browser.test_capture import routed_signals_of, signals_of, signed_in_outreach
+from tests.integration.browser.test_capture import routed_signals_of, signals_of, signed_in_outreach
 from tests.support.browser import NewPage, assert_page_quality, make_user, screenshot, sign_in
 from tests.support.waiting import wait_for
 
