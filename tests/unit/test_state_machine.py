@@ -37,6 +37,15 @@ class Recorder:
             if isinstance(obj, Event) and obj.id is None:
                 obj.id = len(self.added)
 
+    def connection(self) -> Any:
+        """The live-queue NOTIFY of `timeline.record` goes here (no database in these tests)."""
+
+        class Notifications:
+            def execute(self, *_: Any) -> None:
+                return None
+
+        return Notifications()
+
     def exec(self, _: Any) -> Any:
         class Empty:
             def all(self) -> list[Any]:
