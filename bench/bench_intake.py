@@ -129,9 +129,10 @@ def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
         return 0.0
 
 
-def answers(url: str) -> bool:
+def answers(url: str, any_status: bool = False) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code < 500
+        status = httpx.get(url, timeout=1).status_code
+        return any_status or status < 500
     except httpx.HTTPError:
         return False
 
@@ -191,7 +192,8 @@ def main() -> None:
             "warning",
         ]
         processes.append(spawn(bare, env, workdir / "bare.log"))
-        wait_for(lambda: answers(f"http://127.0.0.1:{api_port}/health"), timeout=30, what="l'API")
+        # /health says 503 until the relay and workers beat: any answer means the API is up.
+        wait_for(lambda: answers(f"http://127.0.0.1:{api_port}/health", any_status=True), timeout=30, what="l'API")
         wait_for(lambda: answers(f"http://127.0.0.1:{bare_port}/docs"), timeout=30, what="l'API nue")
 
         # 1. Throughput, closed loop, routing workers stopped so they do not share the 2 cores with the API.
