@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import docs, metrics, openapi, problems
+from services.api.deps import limiters
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
@@ -27,6 +28,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     default_map()
     metrics.serve_metrics_port()
     yield
+    for limiter in limiters():  # the rate limits' Redis connections of this event loop
+        await limiter.close()
 
 
 def create_app() -> FastAPI:

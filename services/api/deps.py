@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator
 from sqlmodel import Session
 
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import SharedRateLimiter
 from services.core.access import Principal
 from services.core.access.tokens import NOT_REMEMBERED, authenticate, remembered_principal
 from services.core.access.users import SignedIn, resume_session
@@ -47,20 +47,22 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 class Limiters(NamedTuple):
-    callers: RateLimiter  # requests per token or person
-    failed_auth: RateLimiter  # refused credentials per address
-    signin_username: RateLimiter  # failed sign-ins per username
-    signin_address: RateLimiter  # failed sign-ins per address
+    callers: SharedRateLimiter  # requests per token or person
+    failed_auth: SharedRateLimiter  # refused credentials per address
+    signin_username: SharedRateLimiter  # failed sign-ins per username
+    signin_address: SharedRateLimiter  # failed sign-ins per address
 
 
 @cache
 def limiters() -> Limiters:
-    """One set per process."""
+    """One set per process, counted in the broker's Redis: shared by every API process (see `ratelimit`)."""
+    settings = get_settings()
+    url = settings.broker_url
     return Limiters(
-        RateLimiter(get_settings().rate_limit_per_minute),
-        RateLimiter(FAILED_AUTH_PER_MINUTE),
-        RateLimiter(FAILED_SIGNINS_PER_USERNAME),
-        RateLimiter(FAILED_SIGNINS_PER_ADDRESS),
+        SharedRateLimiter("callers", settings.rate_limit_per_minute, url),
+        SharedRateLimiter("failed_auth", FAILED_AUTH_PER_MINUTE, url),
+        SharedRateLimiter("signin_username", FAILED_SIGNINS_PER_USERNAME, url),
+        SharedRateLimiter("signin_address", FAILED_SIGNINS_PER_ADDRESS, url),
     )
 
 
@@ -123,8 +125,8 @@ def _too_many(wait: float) -> HTTPException:
     return HTTPException(429, "trop de requêtes, réessayez plus tard", headers={"Retry-After": str(int(wait))})
 
 
-def _refuse(request: Request, detail: str) -> HTTPException:
-    wait = limiters().failed_auth.hit(f"fail:{client_address(request)}")
+async def _refuse(request: Request, detail: str) -> HTTPException:
+    wait = await limiters().failed_auth.hit(f"fail:{client_address(request)}")
     return _too_many(wait) if wait is not None else HTTPException(401, detail)
 
 
@@ -140,14 +142,14 @@ async def optional_principal(request: Request) -> Principal | None:
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
-            raise _refuse(request, "en-tête Authorization invalide (attendu : Bearer <jeton>)")
+            raise await _refuse(request, "en-tête Authorization invalide (attendu : Bearer <jeton>)")
         recalled = remembered_principal(secret, now)
         if recalled is NOT_REMEMBERED:
             principal = await run_in_threadpool(_authenticate, secret, now)
         else:
             principal = recalled
         if principal is None:
-            raise _refuse(request, "jeton d'accès inconnu, révoqué ou expiré")
+            raise await _refuse(request, "jeton d'accès inconnu, révoqué ou expiré")
     elif cookie is not None:
         signed_in = await run_in_threadpool(_resume, cookie, now)
         if signed_in is None:
@@ -160,7 +162,7 @@ async def optional_principal(request: Request) -> Principal | None:
         request.state.csrf_token = signed_in.csrf_token
     if principal is None:
         return None
-    wait = limiters().callers.hit(f"{principal.kind}:{principal.id}")
+    wait = await limiters().callers.hit(f"{principal.kind}:{principal.id}")
     if wait is not None:
         raise _too_many(wait)
     request.state.principal = principal

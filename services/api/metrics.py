@@ -32,6 +32,7 @@ from prometheus_client.exposition import start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.deps import require_roles
+from services.api.ratelimit import FALLBACKS as RATE_LIMIT_FALLBACKS
 from services.core.access.principal import Principal
 from services.core.clock import utc_now
 from services.core.db import session_scope
@@ -127,6 +128,7 @@ def scrape_registry() -> CollectorRegistry:
     else:
         registry.register(HTTP_REQUESTS)
         registry.register(SIGNALS_ACCEPTED)
+        registry.register(RATE_LIMIT_FALLBACKS)
     registry.register(DatabaseFigures())
     return registry
 

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     token_days: int = Field(365, ge=1)  # default lifetime of a new token
     session_hours: float = Field(12.0, gt=0)  # a signed-in browser stays signed in this long
-    rate_limit_per_minute: int = Field(600, ge=1)  # per token or person, per API process
+    rate_limit_per_minute: int = Field(600, ge=1)  # per token or person, shared by every API process (Redis)
     cors_origins: list[str] = Field(default_factory=list)  # none unless configured
     # Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, comma-separated): the client is the
     # rightmost hop that is not one of them. None by default: the header is anyone's to write.

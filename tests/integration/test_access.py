@@ -169,7 +169,7 @@ def test_rate_limit_answers_429_with_retry_after(client: TestClient, token: Toke
 def test_guessing_tokens_is_slowed_down(client: TestClient) -> None:
     codes = {client.get("/v1/weather-plan", headers=bearer(f"urg_{n}")).status_code for n in range(40)}
     assert 429 in codes
-    limiters().failed_auth._hits.clear()
+    limiters().failed_auth.reset()
 
 
 def test_security_headers_and_no_cors_by_default(client: TestClient, token: TokenFactory) -> None:

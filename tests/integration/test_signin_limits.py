@@ -36,11 +36,11 @@ def small_limits() -> Iterator[None]:
     limits.signin_address.per_minute = PER_ADDRESS
     limits.failed_auth.per_minute = PER_ADDRESS_FOR_TOKENS
     for limiter in limits:
-        limiter._hits.clear()
+        limiter.reset()
     yield
     for limiter, per_minute in zip(limits, saved, strict=True):
         limiter.per_minute = per_minute
-        limiter._hits.clear()
+        limiter.reset()
 
 
 def test_the_real_ceilings_leave_room_for_the_others() -> None:

@@ -53,7 +53,7 @@ class Stack:
     def __init__(self, workdir: Path, database_url: str) -> None:
         self.workdir = workdir
         self.redis_port = free_port()
-        self.api_port = free_port()
+        self.api_ports = {"api": free_port()}  # by process name: several replicas may run
         self.env = {
             **os.environ,
             "URGENCE_DATABASE_URL": database_url,
@@ -66,8 +66,15 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
+    def api_port(self) -> int:
+        return self.api_ports["api"]
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return self.url("api")
+
+    def url(self, api: str) -> str:
+        return f"http://127.0.0.1:{self.api_ports[api]}"
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child's lifetime)
@@ -106,14 +113,16 @@ class Stack:
         except OSError:
             return False
 
-    def start_api(self, timeout: float = 30) -> None:
+    def start_api(self, timeout: float = 30, name: str = "api") -> None:
+        """An API process (`name`: "api", or another name for another replica, on its own port)."""
+        port = self.api_ports.setdefault(name, free_port())
         cli = [sys.executable, "-m", "services.cli"]
-        self._spawn("api", [*cli, "api", "--port", str(self.api_port), "--no-migrate"])
-        wait_for(self._api_answers, timeout=timeout, what="l'API")
+        self._spawn(name, [*cli, "api", "--port", str(port), "--no-migrate"])
+        wait_for(lambda: self._api_answers(name), timeout=timeout, what=f"l'API ({name})")
 
-    def _api_answers(self) -> bool:
+    def _api_answers(self, name: str) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/health", timeout=2).status_code in (200, 503)
+            return httpx.get(f"{self.url(name)}/health", timeout=2).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 
