@@ -11,6 +11,8 @@ import typer
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from services.core.deadletters import Outcome
+
 # Typer's own words (usage line, panels, --help), in French: everything a person reads. Typer 0.29 carries its
 # own copy of Click, with these words written in (no gettext catalog to add): they are replaced at import.
 _RICH_FRENCH = {
@@ -418,6 +420,15 @@ def deadletters_list(
             typer.echo(f"    erreur : {letter.error[:200]}")
 
 
+def _replay_said(outcome: Outcome) -> tuple[str, bool]:
+    """The line the CLI prints for one letter, and whether it was replayed."""
+    letter = outcome.letter
+    if letter is None:
+        return f"lettre {outcome.letter_id} : {outcome.refusal}", False
+    then = f" (outbox {letter.replay_outbox_id})" if letter.replay_outbox_id else " (prochain balayage)"
+    return f"lettre {outcome.letter_id} rejouée : {letter.task}{then}", True
+
+
 @deadletters_app.command("replay")
 def deadletters_replay(
     letter_id: Annotated[int | None, typer.Argument(help="Identifiant de la lettre (voir `deadletters list`).")] = None,
@@ -426,7 +437,7 @@ def deadletters_replay(
     """Rejoue une lettre morte (ou toutes avec --all) : le travail repart par l'outbox, la lettre est gardée,
     marquée rejouée ; une lettre déjà rejouée ne l'est pas deux fois."""
     from services.core.clock import utc_now
-    from services.core.deadletters import console_principal, replay, waiting_ids
+    from services.core.deadletters import Outcome, console_principal, replay, replay_waiting
     from services.core.errors import Conflict, NotFound
     from services.launcher.embedded import database_session
 
@@ -434,21 +445,22 @@ def deadletters_replay(
         typer.echo("donnez l'identifiant d'une lettre, ou --all", err=True)
         raise typer.Exit(2)
     principal = console_principal()
-    replayed = failed = 0
     with database_session() as session:
-        for one in waiting_ids(session) if every else [letter_id]:
-            assert one is not None
+        if every:
+            outcomes = replay_waiting(session, principal=principal, now=utc_now(), client="console")
+        else:
+            assert letter_id is not None
             try:
-                letter = replay(session, one, principal=principal, now=utc_now(), client="console")
-                session.commit()  # one letter at a time: one that cannot be replayed stops no other
+                one = replay(session, letter_id, principal=principal, now=utc_now(), client="console")
+                outcomes = [Outcome(letter_id, one, None)]
             except (Conflict, NotFound) as err:
-                session.rollback()
-                failed += 1
-                typer.echo(f"lettre {one} : {err.detail}", err=True)
-                continue
-            then = f" (outbox {letter.replay_outbox_id})" if letter.replay_outbox_id else " (prochain balayage)"
-            typer.echo(f"lettre {one} rejouée : {letter.task}{then}")
-            replayed += 1
+                outcomes = [Outcome(letter_id, None, err.detail)]
+        said = [_replay_said(outcome) for outcome in outcomes]  # read before the commit expires the rows
+        session.commit()
+    for line, replayed_one in said:
+        typer.echo(line, err=not replayed_one)
+    replayed = sum(1 for _, replayed_one in said if replayed_one)
+    failed = len(said) - replayed
     if every:
         typer.echo(f"{replayed} lettre(s) rejouée(s), {failed} refusée(s)")
     if failed:

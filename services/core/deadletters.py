@@ -21,6 +21,8 @@ What a replay does (the API's `POST /v1/dead-letters/{id}/replay` and `urgence d
 - A letter that names no item (a message that never had one, or a payload emptied when the retention period ran
   out) or whose task is not replayable raises `NotReplayable` (409), and nothing is written.
 - Every replay is audited (`dead_letter.replay`) in the same transaction; the caller commits.
+- All of them at once (`replay_waiting`: the CLI's `replay --all`, the admin page's « Tout rejouer »): each
+  letter in a savepoint of the caller's transaction, so that one that cannot be replayed stops no other.
 """
 
 from __future__ import annotations
@@ -203,6 +205,31 @@ def replay(
     )
     session.flush()
     return letter
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one letter in `replay_waiting`: replayed (`letter`), or refused (`refusal`, in French)."""
+
+    letter_id: int
+    letter: DeadLetter | None
+    refusal: str | None
+
+
+def replay_waiting(
+    session: Session, *, principal: Principal, now: datetime, client: str | None = None
+) -> list[Outcome]:
+    """Replay every letter not yet replayed, oldest first, each in a savepoint; the caller commits."""
+    outcomes = []
+    for letter_id in waiting_ids(session):
+        try:
+            with session.begin_nested():
+                letter = replay(session, letter_id, principal=principal, now=now, client=client)
+        except (Conflict, NotFound) as err:
+            outcomes.append(Outcome(letter_id, None, err.detail))
+            continue
+        outcomes.append(Outcome(letter_id, letter, None))
+    return outcomes
 
 
 def console_principal(user: str | None = None) -> Principal:

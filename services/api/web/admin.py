@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from services.api.deps import SessionDep
+from services.api.deps import SessionDep, client_address
 from services.api.web.auth import PageRoute, page_form, require_page_roles
-from services.api.web.formats import ROLE_NAMES
+from services.api.web.formats import ITEM_LABELS, ROLE_NAMES, TASK_LABELS
 from services.api.web.render import render
 from services.core.access import ROLES, Principal
 from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
 from services.core.access.users import UserError, create_user, disable_user, list_users
 from services.core.alerts.directory import list_structures
 from services.core.clock import utc_now
-from services.core.models import DeadLetter
+from services.core.deadletters import list_dead_letters, replay, replay_waiting, waiting_ids
+from services.core.errors import Conflict, NotFound
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
@@ -28,6 +29,7 @@ DONE = {
     "jeton-revoque": "Jeton révoqué.",
     "personne-creee": "Personne créée : elle peut se connecter.",
     "personne-desactivee": "Personne désactivée : ses sessions sont closes.",
+    "lettre-rejouee": "Lettre morte rejouée : le travail est reparti.",
 }
 
 
@@ -43,9 +45,10 @@ def _page(
     errors: dict[str, str] | None = None,
     secret: str | None = None,
     done: str | None = None,
+    replayed: list[str] | None = None,
     status: int = 200,
 ) -> Response:
-    letters = session.exec(select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(DEAD_LETTERS_SHOWN)).all()
+    letters = list_dead_letters(session, limit=DEAD_LETTERS_SHOWN).items
     return render(
         request,
         "admin.html",
@@ -56,10 +59,14 @@ def _page(
         users=list_users(session),
         structures=list_structures(session),
         letters=letters,
+        waiting_letters=len(waiting_ids(session)),
+        task_labels=TASK_LABELS,
+        item_labels=ITEM_LABELS,
         roles=[(role, ROLE_NAMES.get(role, role)) for role in ROLES],
         errors=errors or {},
         secret=secret,
         done=DONE.get(done or ""),
+        replayed=replayed,
     )
 
 
@@ -139,3 +146,43 @@ def _disable(session: Session, user_id: str) -> Response:
 async def disable(user_id: str, request: Request, session: SessionDep, principal: Admin) -> Response:
     await page_form(request)
     return await run_in_threadpool(_disable, session, user_id)
+
+
+# Dead letters: replayed by the same core function as `POST /v1/dead-letters/{id}/replay` (audited the same way,
+# with this admin as the one who replayed), one or all of them; a refusal is said in the section, nothing changed.
+
+
+def _replay_one(request: Request, session: Session, principal: Principal, letter_id: int) -> Response:
+    try:
+        replay(session, letter_id, principal=principal, now=utc_now(), client=client_address(request))
+    except (Conflict, NotFound) as err:
+        session.rollback()
+        status = 404 if isinstance(err, NotFound) else 409
+        return _page(request, session, principal, errors={"letters": err.detail}, status=status)
+    session.commit()
+    return RedirectResponse("/admin?fait=lettre-rejouee#lettres", status_code=303)
+
+
+@router.post("/admin/lettres-mortes/{letter_id}/rejouer")
+async def replay_letter(
+    letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: SessionDep, principal: Admin
+) -> Response:
+    await page_form(request)
+    return await run_in_threadpool(_replay_one, request, session, principal, letter_id)
+
+
+def _replay_all(request: Request, session: Session, principal: Principal) -> Response:
+    outcomes = replay_waiting(session, principal=principal, now=utc_now(), client=client_address(request))
+    session.commit()
+    said = [
+        f"n° {outcome.letter_id} rejouée" if outcome.refusal is None else f"n° {outcome.letter_id} : {outcome.refusal}"
+        for outcome in outcomes
+    ]
+    # Shown on this answer (what each became), like the CLI's `replay --all`.
+    return _page(request, session, principal, replayed=said or ["Aucune lettre morte à rejouer."])
+
+
+@router.post("/admin/lettres-mortes/rejouer")
+async def replay_all_letters(request: Request, session: SessionDep, principal: Admin) -> Response:
+    await page_form(request)
+    return await run_in_threadpool(_replay_all, request, session, principal)

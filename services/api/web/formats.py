@@ -128,3 +128,12 @@ def actor_text(actor: str) -> str:
     if not name:
         return actor
     return f"{name} ({ROLE_NAMES.get(role, role)})"
+
+
+# The work a dead letter holds, by task name (`services/core/outbox.py`), and the item it names, by payload key.
+TASK_LABELS = {
+    "urgence.route_signal": "Routage d'un signalement",
+    "urgence.deliver_alert": "Envoi d'une alerte",
+    "urgence.scan_deadlines": "Balayage des échéances",
+}
+ITEM_LABELS = {"signal_id": "signalement", "delivery_id": "alerte", "situation_id": "situation"}
