@@ -123,6 +123,21 @@ def test_worker_queues_cover_every_queue_one_scheduler_and_a_relay() -> None:
     assert relays >= 1
 
 
+def test_flower_is_an_opt_in_on_the_workers_broker_and_sees_their_events() -> None:
+    services = _services()
+    flower = services["flower"]
+    assert flower["profiles"] == ["ops"], "started only on demand (`--profile ops`)"
+    assert not _ours(flower) and ":" in flower["image"], "its own image, at a fixed version"
+    brokers = {services[name]["environment"]["URGENCE_BROKER_URL"] for name in _our_services()}
+    command = flower["command"]
+    assert command[0] == "celery" and "flower" in command
+    assert {part.removeprefix("--broker=") for part in command if part.startswith("--broker=")} == brokers
+    assert all(port.startswith("127.0.0.1:") for port in flower["ports"]), "the host's loopback only"
+    assert flower["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name in _our_services():  # the events Flower shows: on unless a service turns them off
+        assert str(services[name]["environment"].get("URGENCE_CELERY_EVENTS", "true")).lower() == "true", name
+
+
 def _redis_conf() -> dict[str, str]:
     settings: dict[str, str] = {}
     for line in REDIS_CONF.read_text().splitlines():
