@@ -9,7 +9,8 @@ Redis down or slow (no answer within `TIMEOUT_SECONDS`, 1 s): the limit **fails 
 process (what each replica did before), so intake keeps accepting signals — never a 5xx — and a runaway client
 is still stopped, N times later. The switch is logged once (warning, and again when Redis answers), and every
 decision taken that way counts in `urgence_rate_limit_fallbacks`. Redis is not asked again for `RETRY_SECONDS`
-after a failure: an outage costs the hot path nothing.
+after a failure, then by one call at a time until it answers: an outage costs the hot path nothing, and a Redis
+that does not even refuse (a host gone) delays one request per `RETRY_SECONDS`, by `TIMEOUT_SECONDS`.
 
 Limits are per token or person; failed authentications are counted per address, and failed sign-ins per
 username with a much higher ceiling per address (one person's typos, or an attack on one name, do not lock out
@@ -220,7 +221,7 @@ class SharedRateLimiter:
 
     def _answered(self, answer: Any) -> float | None:
         if self._degraded:
-            self._degraded = False
+            self._degraded, self._down_until = False, 0.0
             log.warning("limite de débit %s : Redis répond de nouveau, la limite est partagée", self.name)
         waited = int(answer)
         return None if waited < 0 else max(1.0, math.ceil(waited / 1000))
@@ -246,7 +247,14 @@ class SharedRateLimiter:
             )
 
     def _reachable(self) -> bool:
-        return self._url is not None and time.monotonic() >= self._down_until
+        if self._url is None:
+            return False
+        now = time.monotonic()
+        if now < self._down_until:
+            return False
+        if self._degraded:  # one call probes Redis; the others keep counting here meanwhile
+            self._down_until = now + RETRY_SECONDS
+        return True
 
     def _async_client(self) -> PipelinedRedis | None:
         if not self._reachable():
