@@ -4,6 +4,7 @@ than the limit from one token; with Redis gone, intake keeps accepting (fails op
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +12,11 @@ import httpx
 import pytest
 import redis
 
+from services.api.deps import FAILED_SIGNINS_PER_USERNAME
 from services.api.ratelimit import SharedRateLimiter
+from services.core.access.users import create_user
+from services.core.clock import utc_now
+from services.core.db import session_scope
 from tests.integration.conftest import TokenFactory
 from tests.support.stack import Stack, running_stack
 from tests.support.waiting import wait_for
@@ -58,6 +63,35 @@ def test_two_replicas_enforce_one_limit(replicas: Stack, token: TokenFactory) ->
     assert 1 <= int(refusal.headers["retry-after"]) <= 60
     # Another token has its own limit, on either replica.
     assert post(urls[1], token("outreach"), 99).status_code == 202
+
+
+def failed_sign_in(url: str, username: str) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        form = browser.get("/connexion")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        fields = {"csrf_token": csrf.group(1), "username": username, "password": "pas le bon", "next": "/"}
+        return browser.post("/connexion", data=fields)
+
+
+def test_failed_sign_ins_are_counted_across_replicas(replicas: Stack) -> None:
+    username = "partage"
+    with session_scope() as session:
+        create_user(
+            session,
+            username=username,
+            password="une phrase de passe assez longue",
+            role="analyst",
+            leads=[],
+            now=utc_now(),
+        )
+        session.commit()
+    urls = [replicas.url("api"), replicas.url("api2")]
+    codes = [failed_sign_in(urls[n % 2], username).status_code for n in range(FAILED_SIGNINS_PER_USERNAME)]
+    assert codes == [401] * FAILED_SIGNINS_PER_USERNAME
+    for url in urls:  # the name is locked on both: neither counted alone
+        locked = failed_sign_in(url, username)
+        assert locked.status_code == 429 and "Trop de tentatives" in locked.text
 
 
 def test_without_redis_intake_fails_open_and_says_so(replicas: Stack, token: TokenFactory) -> None:
