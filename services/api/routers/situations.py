@@ -6,25 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
 from services.api.conflicts import deadlock_is_a_conflict
-from services.api.deps import QueryInstant, SessionDep, client_address, require_roles
+from services.api.deps import QueryInstant, SessionDep, client_address, require_roles, require_rule
 from services.api.openapi import problems
 from services.api.schemas.situations import SituationOut, SituationPage
-from services.core.access import Principal, validate_lead
+from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
     actionable_situation,
     can_act_on_situation,
-    can_read_queue,
-    can_see_situation,
+    check_oversight,
     may_read_personal_data,
+    readable_queue,
     visible_situation,
 )
 from services.core.clock import utc_now
-from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
+from services.core.errors import FieldError, Forbidden, InvalidInput
 from services.core.models import OPEN_STATUSES, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
@@ -36,6 +36,7 @@ from services.core.weather import current_plan
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
+OVERSIGHT = require_rule(check_oversight, "coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
 ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
 # What every action answers: the situation as it now is (its personal fields, since the caller acts on it).
@@ -68,18 +69,9 @@ def read_queue(
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    if validate_lead(lead) is not None:
-        raise NotFound(f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise HTTPException(403, f"la file {lead} n'est pas la vôtre")
+    readable_queue(principal, lead)
     where = SituationFilter(lead=lead, include_escalated=lead == "mus")
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
-
-
-def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Principal:
-    if principal.role != "admin" and not principal.is_mus:
-        raise HTTPException(403, "réservé à la Mission Urgence Sociale et aux administrateurs")
-    return principal
 
 
 @router.get(
@@ -93,7 +85,7 @@ def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Pri
 )
 def search_situations(
     session: SessionDep,
-    _: Annotated[Principal, Depends(_mus_or_admin)],
+    _: Annotated[Principal, Depends(OVERSIGHT)],
     sector: str | None = None,
     lead: str | None = None,
     status: Annotated[str | None, Query(pattern="^(new|acknowledged|in_progress|resolved|merged)$")] = None,
@@ -304,7 +296,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
         target = locked.get(body.into)
         if target is None:
             raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])
-        if not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
+        if not can_act_on_situation(principal, target):
             raise Forbidden("vous ne pouvez pas agir sur la situation cible (pilote ou MUS seulement)")
         actions.merge(
             session,

@@ -27,11 +27,11 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from services.api.web.auth import PageRefusal, PageRoute, require_page_roles
+from services.api.web.auth import PageRoute, require_page_roles
 from services.api.web.formats import STATUS_LABELS, time_left
 from services.api.web.render import ENVIRONMENT
-from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_read_queue, can_see_situation
+from services.core.access import Principal
+from services.core.access.policy import can_see_situation, readable_queue
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.models import OPEN_STATUSES, Situation
@@ -262,10 +262,7 @@ async def queue_stream(
     last_event_id: Annotated[str | None, Header(max_length=30)] = None,
     depuis: Annotated[str | None, Query(max_length=30)] = None,
 ) -> Response:
-    if validate_lead(lead) is not None:
-        raise PageRefusal(404, f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise PageRefusal(403, f"la file {lead} n'est pas la vôtre")
+    readable_queue(principal, lead)
     since = _parse_event_id(last_event_id, depuis)
     stream = Stream(principal, lead)
     center = hub()

@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from services.api.deps import SessionDep
-from services.api.web.auth import PagePrincipal, PageRefusal, PageRoute, require_page_roles
+from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
 from services.api.web.formats import STATUS_LABELS, time_left
 from services.api.web.render import home_path, lead_label, render
-from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_read_queue
+from services.core.access import Principal
+from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
 from services.core.models import OPEN_STATUSES
 from services.core.paging import MAX_PAGE
@@ -42,10 +42,7 @@ async def my_queue(principal: Coordination) -> Response:
 
 
 def checked_lead(principal: Principal, lead: str) -> None:
-    if validate_lead(lead) is not None:
-        raise PageRefusal(404, f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise PageRefusal(403, f"la file {lead} n'est pas la vôtre")
+    readable_queue(principal, lead)
 
 
 def queue_rows(
