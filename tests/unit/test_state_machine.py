@@ -12,9 +12,10 @@ import pytest
 from services.core.alerts.delivery import body_bytes, email_message, signature_header, verify_signature
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, check_webhook_url, kind_of, load_seed, partner_code
 from services.core.errors import Conflict, InvalidInput
-from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.models import Event, Situation
 from services.core.situations import actions
 from services.core.situations.actions import ALLOWED_FROM, OUTCOMES, can_do, ensure_allowed, requalified_due
+from services.core.situations.status import OPEN_STATUSES
 from services.core.territory import SECTORS
 
 T0 = datetime(2026, 1, 14, 21, 40, tzinfo=UTC)
@@ -262,4 +263,4 @@ def test_email_is_french_and_minimal() -> None:
     assert message["X-Urgence-Delivery-Id"] == "d-1" and "d-1" in message["Message-ID"]
     text = message.get_content()
     assert "Motif : ack_overdue" in text and "Échéance de prise en compte" in text
-    assert "Échéance de contact" not in text
+    assert "Échéance de premier contact" not in text

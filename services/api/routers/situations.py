@@ -25,11 +25,13 @@ from services.core.access.policy import (
 )
 from services.core.clock import utc_now
 from services.core.errors import FieldError, Forbidden, InvalidInput
-from services.core.models import OPEN_STATUSES, Situation
+from services.core.leads import LEAD_MUS
+from services.core.models import Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
+from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
 from services.core.territory import default_map
 from services.core.weather import current_plan
@@ -38,7 +40,6 @@ router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
 OVERSIGHT = require_rule(check_oversight, "coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
-ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
 # What every action answers: the situation as it now is (its personal fields, since the caller acts on it).
 ACTION: dict[str, Any] = {
     "response_model": SituationOut,
@@ -70,7 +71,7 @@ def read_queue(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     readable_queue(principal, lead)
-    where = SituationFilter(lead=lead, include_escalated=lead == "mus")
+    where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 
 
@@ -88,7 +89,7 @@ def search_situations(
     _: Annotated[Principal, Depends(OVERSIGHT)],
     sector: str | None = None,
     lead: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(new|acknowledged|in_progress|resolved|merged)$")] = None,
+    status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     primary_fiche: Annotated[str | None, Query(pattern="^FR[0-9]{2}$")] = None,
     opened_from: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire")] = None,
     opened_to: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire (exclu)")] = None,

@@ -6,14 +6,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
-STATUS_LABELS = {
-    "new": "Nouvelle",
-    "acknowledged": "Prise en compte",
-    "in_progress": "En cours",
-    "resolved": "Close",
-    "merged": "Fusionnée",
-}
-DEADLINE_LABELS = {"ack": "Prise en compte", "contact": "Premier contact", "resolve": "Résolution"}
 CONTACT_LABELS = {"met": "Rencontrée", "not_found": "Non trouvée", "refused": "Refus"}
 OUTCOME_LABELS = {
     "sheltered": "Mise à l'abri, hébergement",

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.api.web.formats import actor_text, paris_time
 from services.core.access import Principal
 from services.core.clock import utc_now
+from services.core.leads import LEAD_MUS, Lead
 from services.core.stats.semesters import Semester
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -85,8 +86,8 @@ def nav(principal: Principal | None) -> list[NavLink]:
     if principal.role == "outreach":
         links += [NavLink("/signaler", "Signaler"), NavLink("/mes-signalements", "Mes signalements")]
     elif principal.role == "coordinator":
-        leads = ["mus"] if principal.is_mus else []
-        leads += sorted(lead for lead in principal.leads if lead != "mus")
+        leads = [LEAD_MUS] if principal.is_mus else []
+        leads += sorted(lead for lead in principal.leads if lead != LEAD_MUS)
         for lead in leads:
             links.append(NavLink(f"/file/{lead}", f"File {lead_label(lead)}"))
         first = leads[0]
@@ -118,12 +119,12 @@ def lead_label(lead: str | None) -> str:
     """`eps:paris-13` → « EPS Paris 13e », `cavs:sud` → « CAVS Sud », `mus` → « MUS »."""
     if lead is None:
         return "—"
-    if lead == "mus":
+    parsed = Lead.parse(lead)
+    if parsed.is_mus:
         return "MUS"
-    kind, _, where = lead.partition(":")
-    if kind == "eps":
-        return f"EPS {sector_label(where)}"
-    return f"{kind.upper()} {where.replace('-', ' ').capitalize()}"
+    if parsed.kind == "eps":
+        return f"EPS {sector_label(parsed.where)}"
+    return f"{parsed.kind.upper()} {parsed.where.replace('-', ' ').capitalize()}"
 
 
 ENVIRONMENT.globals.update(sector_label=sector_label, lead_label=lead_label)

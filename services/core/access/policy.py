@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from services.core.access.principal import Principal, validate_lead
 from services.core.errors import Forbidden, NotFound
+from services.core.leads import Lead
 from services.core.models import Signal, Situation
 
 OUT_OF_TERRITORY = "out_of_territory"
@@ -107,11 +108,11 @@ def statistics_sectors(principal: Principal, zones: Mapping[str, str]) -> frozen
         return frozenset()
     sectors: set[str] = set()
     for lead in principal.leads:
-        kind, _, where = lead.partition(":")
-        if kind == "eps":
-            sectors.add(where)
-        elif kind == "cavs":
-            sectors.update(sector for sector, zone in zones.items() if zone == where)
+        parsed = Lead.parse(lead)
+        if parsed.kind == "eps":
+            sectors.add(parsed.where)
+        elif parsed.kind == "cavs":
+            sectors.update(sector for sector, zone in zones.items() if zone == parsed.where)
     return frozenset(sectors)
 
 
