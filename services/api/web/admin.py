@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from services.api.deps import SessionDep
 from services.api.web.auth import PageRoute, page_form, require_page_roles
-from services.api.web.formats import ROLE_NAMES
+from services.api.web.formats import ROLE_LABELS
 from services.api.web.render import render
 from services.core.access import ROLES, Principal
 from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
@@ -56,7 +56,7 @@ def _page(
         users=list_users(session),
         structures=list_structures(session),
         letters=letters,
-        roles=[(role, ROLE_NAMES.get(role, role)) for role in ROLES],
+        roles=[(role, ROLE_LABELS.get(role, role)) for role in ROLES],
         errors=errors or {},
         secret=secret,
         done=DONE.get(done or ""),

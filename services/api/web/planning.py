@@ -15,7 +15,8 @@ from sqlmodel import Session
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
 from services.api.web.auth import PageRoute, page_form, require_page_roles, require_page_rule
-from services.api.web.render import lead_label, render
+from services.api.web.formats import lead_label
+from services.api.web.render import render
 from services.api.web.workspace import checked_lead, queue_rows
 from services.core.access import Principal
 from services.core.access.policy import check_weather_plan_setter

@@ -12,10 +12,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.api.web.formats import actor_text, paris_time
+from services.api.web.formats import ROLE_LABELS, actor_text, lead_label, paris_time, sector_label
 from services.core.access import Principal
 from services.core.clock import utc_now
-from services.core.leads import LEAD_MUS, Lead
+from services.core.leads import LEAD_MUS
 from services.core.stats.semesters import Semester
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -33,12 +33,6 @@ PAGE_POLICY = (
     "font-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
-ROLE_LABELS = {
-    "outreach": "maraude",
-    "coordinator": "coordination",
-    "analyst": "analyse",
-    "admin": "administration",
-}
 REFUSAL_TITLES = {
     400: "Demande incomplète",
     403: "Accès refusé",
@@ -104,27 +98,6 @@ def nav(principal: Principal | None) -> list[NavLink]:
     if principal.role in ("analyst", "admin") or principal.is_mus:
         links.append(NavLink(f"/dashboards/{Semester.of(utc_now()).code}", "Tableau de bord"))
     return links
-
-
-def sector_label(sector: str | None) -> str:
-    if sector is None:
-        return "—"
-    if sector == "paris-centre":
-        return "Paris Centre"
-    number = int(sector.removeprefix("paris-"))
-    return f"Paris {number}{'er' if number == 1 else 'e'}"
-
-
-def lead_label(lead: str | None) -> str:
-    """`eps:paris-13` → « EPS Paris 13e », `cavs:sud` → « CAVS Sud », `mus` → « MUS »."""
-    if lead is None:
-        return "—"
-    parsed = Lead.parse(lead)
-    if parsed.is_mus:
-        return "MUS"
-    if parsed.kind == "eps":
-        return f"EPS {sector_label(parsed.where)}"
-    return f"{parsed.kind.upper()} {parsed.where.replace('-', ' ').capitalize()}"
 
 
 ENVIRONMENT.globals.update(sector_label=sector_label, lead_label=lead_label)

@@ -27,10 +27,11 @@ from services.api.web.formats import (
     OUTCOME_LABELS,
     SOURCE_LABELS,
     actor_text,
+    lead_label,
     paris_time,
     time_left,
 )
-from services.api.web.render import lead_label, render
+from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (

@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
-from services.api.web.formats import time_left
-from services.api.web.render import home_path, lead_label, render
+from services.api.web.formats import lead_label, time_left
+from services.api.web.render import home_path, render
 from services.core.access import Principal
 from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
