@@ -189,9 +189,6 @@ async def current_principal(principal: Annotated[Principal | None, Depends(optio
     return _required(principal)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
 def require_roles(*roles: str) -> Callable[[Principal | None], Awaitable[Principal]]:
     # On `optional_principal` directly: one dependency level less on every request.
     async def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:

@@ -34,7 +34,7 @@ from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, Requa
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
 from services.core.territory import default_map
-from services.core.weather import current_plan
+from services.core.weather import plan_for_routing
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
@@ -138,6 +138,7 @@ def _act(
     request: Request,
     principal: Principal,
     situation_id: str,
+    action: str,
     change: Callable[[Situation], None],
 ) -> dict[str, Any]:
     """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
@@ -145,11 +146,13 @@ def _act(
     with deadlock_is_a_conflict():
         situation = actionable_situation(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
         change(situation)
-        return _commit(session, request, principal, situation)
+        return _commit(session, request, principal, situation, action)
 
 
-def _commit(session: Session, request: Request, principal: Principal, situation: Situation) -> dict[str, Any]:
-    action = request.url.path.rsplit("/", 1)[-1]
+def _commit(
+    session: Session, request: Request, principal: Principal, situation: Situation, action: str
+) -> dict[str, Any]:
+    """`action`: the state machine's name of the action (`actions.ALLOWED_FROM`), as the audit records it."""
     now = utc_now()
     audit(session, principal, f"situation.{action}", now=now, client=client_address(request), situation_id=situation.id)
     session.commit()
@@ -171,6 +174,7 @@ def acknowledge(situation_id: str, request: Request, session: SessionDep, princi
         request,
         principal,
         situation_id,
+        "acknowledge",
         lambda s: actions.acknowledge(session, s, actor=principal.actor, now=utc_now()),
     )
 
@@ -190,6 +194,7 @@ def log_contact(
         request,
         principal,
         situation_id,
+        "contacts",
         lambda s: actions.log_contact(
             session, s, result=body.result, at=body.at, note=body.note, actor=principal.actor, now=utc_now()
         ),
@@ -210,6 +215,7 @@ def resolve(
         request,
         principal,
         situation_id,
+        "resolve",
         lambda s: actions.resolve(
             session, s, outcome=body.outcome, note=body.note, actor=principal.actor, now=utc_now()
         ),
@@ -230,6 +236,7 @@ def reopen(
         request,
         principal,
         situation_id,
+        "reopen",
         lambda s: actions.reopen(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
     )
 
@@ -248,6 +255,7 @@ def escalate(
         request,
         principal,
         situation_id,
+        "escalate",
         lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
     )
 
@@ -267,6 +275,7 @@ def requalify(
         request,
         principal,
         situation_id,
+        "requalify",
         lambda s: actions.requalify(
             session,
             s,
@@ -276,7 +285,7 @@ def requalify(
             now=utc_now(),
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=current_plan(session),
+            weather=plan_for_routing(session),
         ),
     )
 
@@ -318,4 +327,4 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             situation_id=target.id,
             detail={"from": source.id},
         )
-        return _commit(session, request, principal, source)
+        return _commit(session, request, principal, source, "merge")

@@ -12,7 +12,7 @@ from services.core.access import Principal
 from services.core.access.policy import check_weather_plan_setter
 from services.core.clock import utc_now
 from services.core.timefmt import rfc3339
-from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(prefix="/v1/weather-plan", tags=["plan météo"])
 
@@ -21,7 +21,7 @@ SETTERS = require_rule(check_weather_plan_setter, "admin", "coordinator")
 
 
 def _view(session: SessionDep) -> dict[str, Any]:
-    state = current_state(session)
+    state = plan_in_force(session)
     if state is None:
         return {"kind": None, "level": None, "set_at": None, "set_by": None}
     return {"kind": state.kind, "level": state.level, "set_at": rfc3339(state.set_at), "set_by": state.set_by}

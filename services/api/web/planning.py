@@ -24,7 +24,7 @@ from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.stats.charts import PALETTE, classes, fill, paris_map
-from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
@@ -42,7 +42,7 @@ def _weather_page(
     done: str | None = None,
     status: int = 200,
 ) -> Response:
-    state = current_state(session)
+    state = plan_in_force(session)
     return render(
         request,
         "meteo.html",

@@ -56,7 +56,7 @@ from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, Requa
 from services.core.situations.status import status_label
 from services.core.stats.charts import paris_map, project
 from services.core.territory import default_map
-from services.core.weather import current_plan
+from services.core.weather import plan_for_routing
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
@@ -391,7 +391,7 @@ def _change(
             now=now,
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=current_plan(session),
+            weather=plan_for_routing(session),
         )
     if action == "checklist":
         item = _one(form, "item") or ""

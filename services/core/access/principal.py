@@ -50,15 +50,3 @@ class Principal:
     @property
     def is_mus(self) -> bool:
         return self.role == "coordinator" and LEAD_MUS in self.leads
-
-    def sectors(self) -> frozenset[str]:
-        """The sectors this caller coordinates (through `eps:<sector>` or `cavs:<zone>`)."""
-        zones = default_map().zones
-        result = set()
-        for lead in self.leads:
-            kind, _, where = lead.partition(":")
-            if kind == "eps":
-                result.add(where)
-            elif kind == "cavs":
-                result.update(sector for sector, zone in zones.items() if zone == where)
-        return frozenset(result)

@@ -12,7 +12,6 @@ from services.core.leads import LEAD_MUS
 from services.core.models import Situation
 from services.core.situations.timeline import record
 
-AUTOMATIC_REASONS = ("ack_overdue", "resolve_overdue", "repeated_signals")
 # A coordinator's escalation by hand: one reason code, the person's words kept in the event. "At most once per
 # reason" then means once by hand per situation, whatever the wording (free text would make it unbounded).
 MANUAL_REASON = "manual"

@@ -51,10 +51,6 @@ def _signal_summary(signal: Signal, personal: bool) -> dict[str, Any]:
     return summary
 
 
-def _event_data(event: Event, personal: bool) -> dict[str, Any]:
-    return event.data if personal else without_free_text(event)
-
-
 def situation_view(session: Session, situation: Situation, now: datetime, *, personal: bool) -> dict[str, Any]:
     """`personal`: with the signals' places, descriptions and coordinates and the events' notes (the caller
     has checked and audited the right to read them); without, free text is left out."""
