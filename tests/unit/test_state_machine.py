@@ -76,7 +76,7 @@ def situation(status: str = "new") -> Situation:
     )
 
 
-EXPECTED_MATRIX = {
+EXPECTED_MATRIX: dict[str, set[str]] = {
     "acknowledge": {"new"},
     "contacts": set(OPEN_STATUSES),
     "resolve": set(OPEN_STATUSES),
@@ -138,13 +138,25 @@ def test_the_first_contact_is_the_earliest_and_the_future_is_refused() -> None:
     actions.log_contact(session, s, result="met", at=earlier, note=None, actor="a", now=now)  # type: ignore[arg-type]
     assert s.first_contact_at == earlier
     with pytest.raises(InvalidInput) as refused:
-        actions.log_contact(  # type: ignore[arg-type]
-            session, s, result="met", at=now + timedelta(minutes=11), note=None, actor="a", now=now
+        actions.log_contact(
+            session,  # type: ignore[arg-type]
+            s,
+            result="met",
+            at=now + timedelta(minutes=11),
+            note=None,
+            actor="a",
+            now=now,
         )
     assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "not_future")
     with pytest.raises(InvalidInput) as refused:
-        actions.log_contact(  # type: ignore[arg-type]
-            session, s, result="met", at=datetime(1, 1, 1, tzinfo=UTC), note=None, actor="a", now=now
+        actions.log_contact(
+            session,  # type: ignore[arg-type]
+            s,
+            result="met",
+            at=datetime(1, 1, 1, tzinfo=UTC),
+            note=None,
+            actor="a",
+            now=now,
         )
     assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "too_early")
 
