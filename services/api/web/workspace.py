@@ -105,6 +105,7 @@ def queue_page(
         principal=principal,
         title=f"File {lead_label(lead)}",
         lead=lead,
+        with_escalations=lead == LEAD_MUS,
         items=page["items"],
         next_cursor=page["next_cursor"],
         since=since,
