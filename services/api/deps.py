@@ -24,6 +24,7 @@ from services.core.access.tokens import NOT_REMEMBERED, authenticate, remembered
 from services.core.access.users import SignedIn, resume_session
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.errors import Forbidden
 from services.core.instants import ClientInstant
 from services.core.settings import get_settings
 
@@ -190,15 +191,24 @@ async def current_principal(principal: Annotated[Principal | None, Depends(optio
     return _required(principal)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
 def require_roles(*roles: str) -> Callable[[Principal | None], Awaitable[Principal]]:
     # On `optional_principal` directly: one dependency level less on every request.
     async def check(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
         principal = _required(principal)
         if principal.role not in roles:
-            raise HTTPException(403, f"le rôle {principal.role} ne permet pas cette action")
+            raise Forbidden(f"le rôle {principal.role} ne permet pas cette action")
+        return principal
+
+    return check
+
+
+def require_rule(rule: Callable[[Principal], None], *roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A caller of one of `roles` that passes `rule`, a check of `core/access/policy.py` (it raises Forbidden).
+    A dependency, so the refusal comes before any validation of the request, as for `require_roles`."""
+
+    # A default, not an `Annotated` hint: postponed annotations cannot see `roles`.
+    async def check(principal: Principal = Depends(require_roles(*roles))) -> Principal:
+        rule(principal)
         return principal
 
     return check

@@ -18,10 +18,12 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.problems import is_page, page_problem, problem, validation_problem
+from services.api.problems import is_page, problem, validation_problem
+from services.api.web.render import refusal
 from services.core.errors import FieldError
 
 NUL = "\x00"
@@ -130,12 +132,12 @@ def _wants_page(scope: Scope) -> bool:
 
 def _refusal(scope: Scope, status: int, detail: str) -> Response:
     """A problem document, or a French page for people."""
-    return page_problem(status, detail) if _wants_page(scope) else problem(status, detail)
+    return refusal(Request(scope), status, None, detail) if _wants_page(scope) else problem(status, detail)
 
 
 def _field_refusal(scope: Scope, field: str, rule: str, message: str) -> Response:
     if _wants_page(scope):
-        return page_problem(422, f"{field} : {message}")
+        return refusal(Request(scope), 422, None, f"{field} : {message}")
     return validation_problem([FieldError(field, rule, message)])
 
 

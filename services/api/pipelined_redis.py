@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 class PipelinedRedis:
     def __init__(self, url: str, timeout: float) -> None:
-        self._options: dict[str, Any] = parse_url(url)
+        self._options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         self._tls = url.startswith("rediss://")
         self._timeout = timeout
         self._reader: asyncio.StreamReader | None = None

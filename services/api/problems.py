@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
-from html import escape
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.web.render import refusal  # a browser gets the French page, never JSON
 from services.core.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput, NotFound
 from services.core.instants import RULES as INSTANT_RULES
 
@@ -164,17 +164,6 @@ def is_page(path: str, accept: str) -> bool:
     return not path.startswith("/v1/") and "text/html" in accept
 
 
-def page_problem(status: int, detail: str) -> HTMLResponse:
-    """The French page for a request a page cannot take (the problem document's content, for people)."""
-    title = _STATUS_TITLES.get(status, "Erreur")
-    html = (
-        '<!doctype html>\n<html lang="fr">\n<head><meta charset="utf-8"><title>'
-        f"{escape(title)} — urgence</title></head>\n<body><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
-        '<p><a href="/">Retour à l\'accueil</a></p></main></body>\n</html>\n'
-    )
-    return HTMLResponse(html, status_code=status)
-
-
 # The framework's own English details, in French.
 _FRENCH_DETAILS = {
     "There was an error parsing the body": "le corps de la requête n'a pas pu être lu (JSON invalide)",
@@ -216,8 +205,6 @@ def install(app: FastAPI) -> None:
             # People reach pages with a browser: send them to the sign-in page, then back.
             return RedirectResponse(f"/connexion?{urlencode({'next': request.url.path})}", status_code=303)
         if exc.status_code in (404, 405) and _is_page(request):
-            from services.api.web.render import refusal  # a browser gets the French page, never JSON
-
             return refusal(request, exc.status_code, getattr(request.state, "principal", None))
         response = problem(exc.status_code, _french(exc.status_code, exc.detail))
         for name, value in (exc.headers or {}).items():

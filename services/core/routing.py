@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from services.core.deadlines import DEADLINE_KINDS, Deadlines, tightest
 from services.core.facts import Facts, WeatherPlan
 from services.core.fiches import Fiche, FicheBook
+from services.core.leads import LEAD_MUS, Lead
 from services.core.territory import Territory
-
-DEADLINE_KINDS: tuple[str, ...] = ("ack", "contact", "resolve")
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,6 @@ class AppliedFiche:
 
 
 @dataclass(frozen=True)
-class Deadlines:
-    ack: timedelta
-    contact: timedelta
-    resolve: timedelta
-
-    def tightest(self, other: Deadlines) -> Deadlines:
-        return Deadlines(min(self.ack, other.ack), min(self.contact, other.contact), min(self.resolve, other.resolve))
-
-
-@dataclass(frozen=True)
 class Decision:
     status: Literal["routed", "out_of_territory"]
     primary_fiche: str
@@ -43,7 +33,7 @@ class Decision:
     lead: str | None
     partners: tuple[str, ...]  # sorted, unqualified partner codes
     directives: tuple[str, ...]  # sorted
-    deadlines: Deadlines | None  # None out of territory: nobody owns the signal
+    deadlines: Deadlines[timedelta] | None  # None out of territory: nobody owns the signal
     checklist: tuple[str, ...]  # French steps for the lead, in order
     notes: tuple[str, ...] = ()  # e.g. territory disagreements
     # The modifiers that applied (code, version of modifiers.yaml's entry, the facts that triggered them).
@@ -92,12 +82,14 @@ class Decision:
 
 def resolve_lead(kind: str, territory: Territory) -> str:
     """A fiche names a lead kind (`eps`, `cavs`, `mus`); the territory makes it a queue id."""
-    if kind == "mus":
-        return "mus"
-    if kind == "eps":
-        return f"eps:{territory.sector}"
-    if kind == "cavs":
-        return f"cavs:{territory.cavs_zone}"
+    if kind == LEAD_MUS:
+        return LEAD_MUS
+    if kind == "eps" and territory.sector is not None:
+        return str(Lead.eps(territory.sector))
+    if kind == "cavs" and territory.cavs_zone is not None:
+        return str(Lead.cavs(territory.cavs_zone))
+    if kind in ("eps", "cavs"):  # only a place in Paris has a lead (route() answers out_of_territory first)
+        raise ValueError(f"pilote {kind} hors de Paris")
     raise ValueError(f"type de pilote inconnu : {kind}")
 
 
@@ -154,11 +146,9 @@ def route(facts: Facts, fiches: FicheBook, territory: Territory, weather: Weathe
             fiche_book=fiches.fingerprint,
         )
 
-    ack, contact, resolve = primary.deadlines
+    deadlines = primary.deadlines
     for fiche, _ in applied[1:]:
-        ack = min(ack, fiche.deadlines.ack)
-        contact = min(contact, fiche.deadlines.contact)
-        resolve = min(resolve, fiche.deadlines.resolve)
+        deadlines = tightest(deadlines, fiche.deadlines)
     return Decision(
         status="routed",
         primary_fiche=primary.code,
@@ -166,7 +156,7 @@ def route(facts: Facts, fiches: FicheBook, territory: Territory, weather: Weathe
         lead=resolve_lead(primary.lead, territory),
         partners=tuple(sorted(partners)),
         directives=tuple(sorted(directives)),
-        deadlines=Deadlines(ack, contact, resolve),
+        deadlines=deadlines,
         # Primary's steps first, then the others' in precedence order, then the modifiers'; each step once.
         checklist=tuple(dict.fromkeys(steps)),
         notes=territory.notes,

@@ -88,7 +88,7 @@ class TerritoryMap:
         point = Point(lon, lat)
         for index in self._tree.query(point):
             if self._geoms[index].covers(point):
-                return self._numbers[index]
+                return self._numbers[int(index)]
         return None
 
     def polygon(self, arrondissement: int) -> BaseGeometry:

@@ -26,7 +26,8 @@ class WeatherPlanIn(BaseModel):
     )
 
 
-def current_plan(db: Session | Connection) -> WeatherPlan | None:
+def plan_for_routing(db: Session | Connection) -> WeatherPlan | None:
+    """The plan in force as routing reads it (kind and level), or None; one light query, no ORM object."""
     state = db.execute(
         select(col(WeatherPlanState.kind), col(WeatherPlanState.level)).where(col(WeatherPlanState.id) == 1)
     ).first()
@@ -35,7 +36,8 @@ def current_plan(db: Session | Connection) -> WeatherPlan | None:
     return WeatherPlan(kind=state.kind, level=state.level)
 
 
-def current_state(session: Session) -> WeatherPlanState | None:
+def plan_in_force(session: Session) -> WeatherPlanState | None:
+    """The plan in force as people see it (who set it, when), or None."""
     return session.get(WeatherPlanState, 1)
 
 

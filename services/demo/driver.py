@@ -197,7 +197,7 @@ def _frozen(value: Any) -> Any:
 
 def read_reference_tables_once(session: Session) -> None:
     """The weather plan and the directory of structures do not change while the demo runs: each distinct read of
-    them (`current_plan`, the recipients of an alert) goes to the database once per session, then is answered
+    them (`plan_for_routing`, the recipients of an alert) goes to the database once per session, then is answered
     from memory. Reads with FOR UPDATE are never answered from memory."""
     reference = {inspect(Structure), inspect(WeatherPlanState)}
     answers: dict[Any, FrozenResult[Any]] = {}

@@ -33,9 +33,10 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from services.core.fiches import FicheBook
-from services.core.models import OPEN_STATUSES, Signal, Situation
+from services.core.models import Signal, Situation
 from services.core.situations.actions import can_do
 from services.core.situations.deadlines import scan_deadlines
+from services.core.situations.status import OPEN_STATUSES
 from services.core.stats.rollups import roll_day
 from services.core.stats.semesters import Semester, paris_midnight
 from services.core.territory import SECTORS, TerritoryMap

@@ -262,10 +262,6 @@ class EmbeddedPostgres:
         port = "" if info.port == PG_DEFAULT_PORT else f"&port={info.port}"
         return f"postgresql://{PG_SUPERUSER}:@/{database}?host={quote(str(info.socket_dir), safe='/')}{port}"
 
-    def is_running(self) -> bool:
-        running = self._running()
-        return running is not None and running[0].status == "ready"
-
     def ensure(self) -> tuple[str, bool]:
         """Start the server unless it runs, create the application database; (its URL, started by us)."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -445,9 +441,6 @@ class EmbeddedRedis:
     @staticmethod
     def url(port: int) -> str:
         return f"redis://127.0.0.1:{port}/0"
-
-    def is_running(self) -> bool:
-        return self._running() is not None
 
     def ensure(self) -> tuple[str, bool]:
         """Start redis-server unless it runs for this directory; (its URL, started by us)."""

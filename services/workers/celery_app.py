@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
 from celery.signals import setup_logging, worker_init, worker_process_init
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from services.core.outbox import (
     ERASE_EXPIRED,
@@ -105,7 +106,20 @@ def our_logging() -> None:
     setup_logging.connect(lambda **_: configure_logging(), weak=False)
 
 
-@worker_process_init.connect
+Receiver = TypeVar("Receiver", bound=Callable[..., None])
+
+
+def on(signal: Any) -> Callable[[Receiver], Receiver]:
+    """`@on(worker_init)`: Celery's signals are untyped; connecting through here keeps the receiver's type."""
+
+    def connect(receiver: Receiver) -> Receiver:
+        signal.connect(receiver)
+        return receiver
+
+    return connect
+
+
+@on(worker_process_init)
 def _fresh_connections_after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's database connections (also sent, without a fork,
     by in-thread test workers: then nothing is dropped)."""
@@ -114,7 +128,7 @@ def _fresh_connections_after_fork(**_: Any) -> None:
     forget_inherited_connections()
 
 
-@worker_init.connect
+@on(worker_init)
 def _load_before_fork(**_: Any) -> None:
     """Load the procedures, the polygons and the database driver once, before the pool forks: each process's
     first tasks are then as quick as the others (broken fiches stop the worker here, at its start)."""

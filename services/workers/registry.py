@@ -118,7 +118,7 @@ def outbox_task(spec: TaskSpec) -> Callable[[Callable[Concatenate[Task, P], R]],
             with correlated(sane_request_id(correlation_id) or new_correlation_id()):
                 return _logged(spec, lambda: function(self, *args, **kwargs), outbox_id=kwargs.get("outbox_id"))
 
-        declared = celery_app.task(name=spec.name, queue=spec.queue, bind=True, max_retries=None)(run)
+        declared = celery_app.task(name=spec.name, bind=True, max_retries=None)(run)
         return cast(TaskOf[P, R], declared)
 
     return declare
@@ -134,7 +134,7 @@ def scheduled_task(spec: TaskSpec) -> Callable[[Callable[P, R]], TaskOf[P, R]]:
             with correlated(new_correlation_id()):
                 return _logged(spec, lambda: function(*args, **kwargs), outbox_id=None)
 
-        return cast(TaskOf[P, R], celery_app.task(name=spec.name, queue=spec.queue)(run))
+        return cast(TaskOf[P, R], celery_app.task(name=spec.name)(run))
 
     return declare
 

@@ -75,7 +75,9 @@ def _pid(path: Path) -> int:
 def _routing_state(database_url: str) -> tuple[dict[str, int], int, list[str], int]:
     """(signals by status, situations, signal ids of the 'opened' events, outbox rows not finished)."""
     with psycopg.connect(database_url, connect_timeout=5) as connection:
-        by_status = dict(connection.execute("SELECT status, count(*) FROM signals GROUP BY status").fetchall())
+        by_status: dict[str, int] = dict(
+            connection.execute("SELECT status, count(*) FROM signals GROUP BY status").fetchall()
+        )
         situations = connection.execute("SELECT count(*) FROM situations").fetchone()
         opened = connection.execute("SELECT data->>'signal_id' FROM events WHERE type = 'opened'").fetchall()
         unfinished = connection.execute("SELECT count(*) FROM outbox WHERE done_at IS NULL").fetchone()

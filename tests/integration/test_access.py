@@ -188,7 +188,7 @@ def test_security_headers_and_no_cors_by_default(client: TestClient, token: Toke
 def test_production_refuses_the_default_secret() -> None:
     with pytest.raises(RuntimeError, match="URGENCE_SECRET_KEY"):
         Settings(environment="production").check_production()
-    Settings(environment="production", secret_key="une-clé-de-production-secrète").check_production()  # type: ignore[arg-type]
+    Settings(environment="production", secret_key="une-clé-de-production-secrète").check_production()
     assert get_settings().environment == "development"
 
 

@@ -185,11 +185,11 @@ def test_new_resolved_and_escalated_situations_alert_the_right_structures_with_s
         assert all(d.status == "delivered" and d.attempts == 1 for d in opened)
 
         eps = token("coordinator", leads=[EPS_13])
-        for action, body in (
+        for action, sent in (
             ("escalate", {"reason": "note libre à ne pas diffuser"}),
             ("resolve", {"outcome": "sheltered", "note": "note"}),
         ):
-            assert client.post(f"/v1/situations/{situation_id}/{action}", json=body, headers=eps).status_code == 200
+            assert client.post(f"/v1/situations/{situation_id}/{action}", json=sent, headers=eps).status_code == 200
         wait_for(lambda: delivered(kind="resolved") and delivered(kind="escalated"), what="les autres alertes")
         requests = list(receiver.received)
 
@@ -355,7 +355,7 @@ def test_email_alert_through_a_local_smtp_server(
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["X-Urgence-Delivery-Id"] == delivery.id
     assert message["Subject"] == "[urgence] Nouvelle situation — FR01 Famille avec enfant(s) à la rue (paris-13)"
-    content = message.get_content()  # type: ignore[attr-defined]
+    content = message.get_content()
     assert situation_id in content and f"/v1/situations/{situation_id}" in content
     assert "Échéance de prise en compte" in content
     assert not [word for word in PERSONAL if word in content]
@@ -390,7 +390,7 @@ def tls_smtp_server(ca: trustme.CA, *, implicit: bool, credentials: Credentials)
         auth_required=True,
         # aiosmtpd counts only STARTTLS as TLS for this check: with implicit TLS every byte is encrypted anyway.
         auth_require_tls=not implicit,
-        **tls,  # type: ignore[arg-type]
+        **tls,
     )
     controller.start()
     try:

@@ -38,7 +38,7 @@ def test_health_is_503_until_everything_beats_and_names_what_is_silent(
 
     request.getfixturevalue("everything_beats")
     healthy = wait_for(
-        lambda: (answer := client.get("/health")).status_code == 200 and answer,
+        lambda: answer if (answer := client.get("/health")).status_code == 200 else None,
         timeout=15,
         what="/health 200 (relais et worker dans des threads, planificateur)",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -114,10 +115,12 @@ def route_good_ones(client: TestClient, outreach: dict[str, str], wait_routed: W
         body = single_adult({"lat": 48.822 + 0.004 * index, "lon": 2.34})
         answer = client.post("/v1/signals", json=body, headers=outreach)
         assert answer.status_code == 202, answer.text
-        signal = wait_for(
-            lambda signal_id=answer.json()["id"]: _routed(signal_id), timeout=WITHIN_SECONDS, what="un bon signalement"
-        )
+        signal = wait_for(partial(_routed, answer.json()["id"]), timeout=WITHIN_SECONDS, what="un bon signalement")
         assert signal == "routed"
+
+
+def _escalation_reasons(situation_id: str) -> list[str]:
+    return list(situation_row(situation_id).escalation_reasons)
 
 
 def _routed(signal_id: str) -> str | None:
@@ -288,7 +291,7 @@ def test_the_deadline_scan_sets_aside_a_situation_it_cannot_read_and_escalates_t
 
     scan_deadlines_task.delay()
     for situation_id in good:
-        wait_for(lambda s=situation_id: situation_row(s).escalation_reasons, what="l'escalade des bonnes situations")
+        wait_for(partial(_escalation_reasons, situation_id), what="l'escalade des bonnes situations")
     (letter,) = wait_for(lambda: dead_letters(SCAN_DEADLINES), what="la lettre morte de la situation illisible")
     assert letter.payload == {"situation_id": poison, "deadline": "ack"} and "DataError" in letter.error
     (row,) = sql("SELECT scan_error, escalation_reasons FROM situations WHERE id = :id", id=poison)

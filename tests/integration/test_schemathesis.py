@@ -51,7 +51,7 @@ def callers(token: TokenFactory) -> dict[str, dict[str, str]]:
     return {"admin": token("admin"), "outreach": token("outreach")}
 
 
-def _headers(case: schemathesis.Case, callers: dict[str, dict[str, str]]) -> dict[str, str]:
+def _headers(case: schemathesis.Case[Any], callers: dict[str, dict[str, str]]) -> dict[str, str]:
     role = "outreach" if (case.method, case.path) == ("POST", "/v1/signals") else "admin"
     return callers[role]
 
@@ -59,7 +59,7 @@ def _headers(case: schemathesis.Case, callers: dict[str, dict[str, str]]) -> dic
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_never_fails_and_matches_its_schema(
-    case: schemathesis.Case, callers: dict[str, dict[str, str]], request: pytest.FixtureRequest
+    case: schemathesis.Case[Any], callers: dict[str, dict[str, str]], request: pytest.FixtureRequest
 ) -> None:
     if case.path == "/health":
         request.getfixturevalue("everything_beats")  # else a true 503: nothing beats
@@ -69,6 +69,6 @@ def test_api_never_fails_and_matches_its_schema(
 @negative_schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_invalid_inputs_are_refused_never_a_server_error(
-    case: schemathesis.Case, callers: dict[str, dict[str, str]]
+    case: schemathesis.Case[Any], callers: dict[str, dict[str, str]]
 ) -> None:
     case.call_and_validate(headers=_headers(case, callers), checks=[not_a_server_error, negative_data_rejection])

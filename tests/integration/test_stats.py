@@ -210,7 +210,7 @@ def test_rollup_task_writes_each_closed_day(dataset: dict[str, str]) -> None:
     assert rollup_closed_days() > 0  # run in-process: the task body, with the real clock (after these dates)
     assert rollup_closed_days() == 3  # then only the last few days again
     with session_scope() as session:
-        days = set(session.exec(select(DailyRollup.day).where(col(DailyRollup.sector) == "*")).all())
+        days = set(session.exec(select(col(DailyRollup.day)).where(col(DailyRollup.sector) == "*")).all())
     assert date(2025, 12, 31) in days and date(2026, 7, 1) in days
 
 

@@ -40,7 +40,7 @@ def test_directives_follow_the_plan_at_once_in_every_replica(
     client: TestClient, replica: httpx.Client, token: TokenFactory
 ) -> None:
     admin, outreach = token("admin"), token("outreach")
-    replicas = {"in-process": client, "second process": replica}
+    replicas: dict[str, TestClient | httpx.Client] = {"in-process": client, "second process": replica}
 
     def directives(name: str) -> list[str]:
         answer = replicas[name].post("/v1/signals", json=ADULT_14, headers=outreach)

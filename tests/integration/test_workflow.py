@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import text
 
 from services.core.db import session_scope
@@ -37,13 +37,11 @@ EPS_13 = "eps:paris-13"
 CAVS_SUD = "cavs:sud"
 
 
-def act(
-    client: TestClient, headers: dict[str, str], situation_id: str, action: str, body: Any = None
-) -> httpx.Response:
+def act(client: TestClient, headers: dict[str, str], situation_id: str, action: str, body: Any = None) -> Response:
     return client.post(f"/v1/situations/{situation_id}/{action}", json=body, headers=headers)
 
 
-def ok(answer: httpx.Response) -> dict[str, Any]:
+def ok(answer: Response) -> dict[str, Any]:
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -157,13 +155,14 @@ REFUSED = [
 
 
 def bring_to(client: TestClient, headers: dict[str, str], situation_id: str, status: str, other_id: str) -> None:
-    steps = {
+    plans: dict[str, list[tuple[str, dict[str, Any] | None]]] = {
         "new": [],
         "acknowledged": [("acknowledge", None)],
         "in_progress": [("contacts", {"result": "met"})],
         "resolved": [("resolve", {"outcome": "not_found"})],
         "merged": [("merge", {"into": other_id})],
-    }[status]
+    }
+    steps = plans[status]
     for action, body in steps:
         ok(act(client, headers, situation_id, action, body))
 

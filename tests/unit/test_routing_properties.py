@@ -7,9 +7,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.core.deadlines import DEADLINE_KINDS
 from services.core.facts import AGE_BANDS, FLAGS, GENDERS, Facts, People, WeatherPlan
 from services.core.fiches import load_fiches
-from services.core.routing import DEADLINE_KINDS, Decision, route
+from services.core.routing import Decision, route
 from services.core.territory import Territory, default_map
 
 REPO = Path(__file__).resolve().parents[2]

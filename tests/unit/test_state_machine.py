@@ -12,9 +12,10 @@ import pytest
 from services.core.alerts.delivery import body_bytes, email_message, signature_header, verify_signature
 from services.core.alerts.directory import PARIS_WIDE_PARTNERS, check_webhook_url, kind_of, load_seed, partner_code
 from services.core.errors import Conflict, InvalidInput
-from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.models import Event, Situation
 from services.core.situations import actions
 from services.core.situations.actions import ALLOWED_FROM, OUTCOMES, can_do, ensure_allowed, requalified_due
+from services.core.situations.status import OPEN_STATUSES
 from services.core.territory import SECTORS
 
 T0 = datetime(2026, 1, 14, 21, 40, tzinfo=UTC)
@@ -75,7 +76,7 @@ def situation(status: str = "new") -> Situation:
     )
 
 
-EXPECTED_MATRIX = {
+EXPECTED_MATRIX: dict[str, set[str]] = {
     "acknowledge": {"new"},
     "contacts": set(OPEN_STATUSES),
     "resolve": set(OPEN_STATUSES),
@@ -137,13 +138,25 @@ def test_the_first_contact_is_the_earliest_and_the_future_is_refused() -> None:
     actions.log_contact(session, s, result="met", at=earlier, note=None, actor="a", now=now)  # type: ignore[arg-type]
     assert s.first_contact_at == earlier
     with pytest.raises(InvalidInput) as refused:
-        actions.log_contact(  # type: ignore[arg-type]
-            session, s, result="met", at=now + timedelta(minutes=11), note=None, actor="a", now=now
+        actions.log_contact(
+            session,  # type: ignore[arg-type]
+            s,
+            result="met",
+            at=now + timedelta(minutes=11),
+            note=None,
+            actor="a",
+            now=now,
         )
     assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "not_future")
     with pytest.raises(InvalidInput) as refused:
-        actions.log_contact(  # type: ignore[arg-type]
-            session, s, result="met", at=datetime(1, 1, 1, tzinfo=UTC), note=None, actor="a", now=now
+        actions.log_contact(
+            session,  # type: ignore[arg-type]
+            s,
+            result="met",
+            at=datetime(1, 1, 1, tzinfo=UTC),
+            note=None,
+            actor="a",
+            now=now,
         )
     assert (refused.value.errors[0].field, refused.value.errors[0].rule) == ("at", "too_early")
 
@@ -262,4 +275,4 @@ def test_email_is_french_and_minimal() -> None:
     assert message["X-Urgence-Delivery-Id"] == "d-1" and "d-1" in message["Message-ID"]
     text = message.get_content()
     assert "Motif : ack_overdue" in text and "Échéance de prise en compte" in text
-    assert "Échéance de contact" not in text
+    assert "Échéance de premier contact" not in text

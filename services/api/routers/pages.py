@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.api.deps import SESSION_COOKIE, SessionDep, client_address, limiters
-from services.api.problems import page_problem
+from services.api.web.render import refusal
 from services.core.access.users import check_password, end_session, open_session, resume_session
 from services.core.clock import utc_now
 from services.core.settings import get_settings
@@ -121,7 +121,7 @@ def _signin(request: Request, session: SessionDep, form: dict[str, str]) -> Resp
 async def signout(request: Request, session: SessionDep) -> Response:
     form = _form(await request.body())
     if form is None:
-        return page_problem(400, "formulaire de déconnexion invalide : veuillez réessayer")
+        return refusal(request, 400, None, "formulaire de déconnexion invalide : veuillez réessayer")
     return await run_in_threadpool(_signout, request, session, form)
 
 
@@ -131,7 +131,7 @@ def _signout(request: Request, session: SessionDep, form: dict[str, str]) -> Res
     signed_in = resume_session(session, secret, utc_now()) if secret else None
     if signed_in is not None:
         if not hmac.compare_digest(form.get("csrf_token", ""), signed_in.csrf_token):
-            return page_problem(403, "jeton CSRF manquant ou invalide")
+            return refusal(request, 403, None, "jeton CSRF manquant ou invalide")
         end_session(session, signed_in.session_id, utc_now())
         session.commit()
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -16,9 +16,9 @@ from services.api.schemas.signals import SignalOut, SignalPage
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
-    can_assign_signals,
-    can_list_out_of_territory,
     can_see_signal,
+    check_oversight,
+    check_signal_assigner,
     may_read_signal_personal_data,
 )
 from services.core.clock import utc_now
@@ -86,8 +86,7 @@ def list_signals(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="Le `next_cursor` de la page précédente")] = None,
 ) -> dict[str, Any]:
-    if not can_list_out_of_territory(principal):
-        raise Forbidden("réservé à la Mission Urgence Sociale et aux administrateurs")
+    check_oversight(principal)
     return list_out_of_territory(session, limit=limit, cursor=cursor)
 
 
@@ -109,8 +108,7 @@ def assign(
     session: SessionDep,
     principal: Annotated[Principal, Depends(COORDINATION)],
 ) -> dict[str, Any]:
-    if not can_assign_signals(principal):
-        raise Forbidden("seule la Mission Urgence Sociale attribue un signalement hors territoire")
+    check_signal_assigner(principal)
     now = utc_now()
     with deadlock_is_a_conflict():
         outcome = assign_signal(

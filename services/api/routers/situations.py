@@ -6,38 +6,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
 from services.api.conflicts import deadlock_is_a_conflict
-from services.api.deps import QueryInstant, SessionDep, client_address, require_roles
+from services.api.deps import QueryInstant, SessionDep, client_address, require_roles, require_rule
 from services.api.openapi import problems
 from services.api.schemas.situations import SituationOut, SituationPage
-from services.core.access import Principal, validate_lead
+from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
     actionable_situation,
     can_act_on_situation,
-    can_read_queue,
-    can_see_situation,
+    check_oversight,
     may_read_personal_data,
+    readable_queue,
     visible_situation,
 )
 from services.core.clock import utc_now
-from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
-from services.core.models import OPEN_STATUSES, Situation
+from services.core.errors import FieldError, Forbidden, InvalidInput
+from services.core.leads import LEAD_MUS
+from services.core.models import Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
+from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
 from services.core.territory import default_map
-from services.core.weather import current_plan
+from services.core.weather import plan_for_routing
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
+OVERSIGHT = require_rule(check_oversight, "coordinator", "admin")
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"au plus {MAX_PAGE}")]
-ALL_STATUSES = (*OPEN_STATUSES, "resolved", "merged")
 # What every action answers: the situation as it now is (its personal fields, since the caller acts on it).
 ACTION: dict[str, Any] = {
     "response_model": SituationOut,
@@ -68,18 +70,9 @@ def read_queue(
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    if validate_lead(lead) is not None:
-        raise NotFound(f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise HTTPException(403, f"la file {lead} n'est pas la vôtre")
-    where = SituationFilter(lead=lead, include_escalated=lead == "mus")
+    readable_queue(principal, lead)
+    where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
-
-
-def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Principal:
-    if principal.role != "admin" and not principal.is_mus:
-        raise HTTPException(403, "réservé à la Mission Urgence Sociale et aux administrateurs")
-    return principal
 
 
 @router.get(
@@ -93,10 +86,10 @@ def _mus_or_admin(principal: Annotated[Principal, Depends(COORDINATION)]) -> Pri
 )
 def search_situations(
     session: SessionDep,
-    _: Annotated[Principal, Depends(_mus_or_admin)],
+    _: Annotated[Principal, Depends(OVERSIGHT)],
     sector: str | None = None,
     lead: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(new|acknowledged|in_progress|resolved|merged)$")] = None,
+    status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     primary_fiche: Annotated[str | None, Query(pattern="^FR[0-9]{2}$")] = None,
     opened_from: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire")] = None,
     opened_to: Annotated[QueryInstant | None, Query(description="RFC 3339, avec décalage horaire (exclu)")] = None,
@@ -145,6 +138,7 @@ def _act(
     request: Request,
     principal: Principal,
     situation_id: str,
+    action: str,
     change: Callable[[Situation], None],
 ) -> dict[str, Any]:
     """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
@@ -152,11 +146,13 @@ def _act(
     with deadlock_is_a_conflict():
         situation = actionable_situation(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
         change(situation)
-        return _commit(session, request, principal, situation)
+        return _commit(session, request, principal, situation, action)
 
 
-def _commit(session: Session, request: Request, principal: Principal, situation: Situation) -> dict[str, Any]:
-    action = request.url.path.rsplit("/", 1)[-1]
+def _commit(
+    session: Session, request: Request, principal: Principal, situation: Situation, action: str
+) -> dict[str, Any]:
+    """`action`: the state machine's name of the action (`actions.ALLOWED_FROM`), as the audit records it."""
     now = utc_now()
     audit(session, principal, f"situation.{action}", now=now, client=client_address(request), situation_id=situation.id)
     session.commit()
@@ -178,6 +174,7 @@ def acknowledge(situation_id: str, request: Request, session: SessionDep, princi
         request,
         principal,
         situation_id,
+        "acknowledge",
         lambda s: actions.acknowledge(session, s, actor=principal.actor, now=utc_now()),
     )
 
@@ -197,6 +194,7 @@ def log_contact(
         request,
         principal,
         situation_id,
+        "contacts",
         lambda s: actions.log_contact(
             session, s, result=body.result, at=body.at, note=body.note, actor=principal.actor, now=utc_now()
         ),
@@ -217,6 +215,7 @@ def resolve(
         request,
         principal,
         situation_id,
+        "resolve",
         lambda s: actions.resolve(
             session, s, outcome=body.outcome, note=body.note, actor=principal.actor, now=utc_now()
         ),
@@ -237,6 +236,7 @@ def reopen(
         request,
         principal,
         situation_id,
+        "reopen",
         lambda s: actions.reopen(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
     )
 
@@ -255,6 +255,7 @@ def escalate(
         request,
         principal,
         situation_id,
+        "escalate",
         lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
     )
 
@@ -274,6 +275,7 @@ def requalify(
         request,
         principal,
         situation_id,
+        "requalify",
         lambda s: actions.requalify(
             session,
             s,
@@ -283,7 +285,7 @@ def requalify(
             now=utc_now(),
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=current_plan(session),
+            weather=plan_for_routing(session),
         ),
     )
 
@@ -304,7 +306,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
         target = locked.get(body.into)
         if target is None:
             raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])
-        if not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
+        if not can_act_on_situation(principal, target):
             raise Forbidden("vous ne pouvez pas agir sur la situation cible (pilote ou MUS seulement)")
         actions.merge(
             session,
@@ -325,4 +327,4 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             situation_id=target.id,
             detail={"from": source.id},
         )
-        return _commit(session, request, principal, source)
+        return _commit(session, request, principal, source, "merge")

@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep
 from services.api.schemas.stats import SemesterReport
+from services.api.statistics import STATISTICS_READERS, Variant, checked_scope, report_for
 from services.core.access import Principal
-from services.core.access.policy import can_read_statistics, statistics_variants
-from services.core.clock import utc_now
-from services.core.errors import FieldError, InvalidInput
-from services.core.procedures import active_fiches
-from services.core.settings import get_settings
 from services.core.stats.export import to_csv
-from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
-from services.core.territory import SECTORS, default_map
 
 router = APIRouter(prefix="/v1/stats", tags=["statistiques"])
-STATISTICS_READERS = require_roles("analyst", "admin", "coordinator")
-Variant = Literal["internal", "published"]
-
-
-def checked_scope(principal: Principal, sector: str | None, variant: str | None) -> str:
-    """Refuse what the caller may not read; the variant to use (its default when none is asked for)."""
-    if sector is not None and sector not in SECTORS:
-        raise InvalidInput([FieldError("sector", "enum", f"secteur inconnu ; secteurs : {', '.join(SECTORS)}")])
-    if not can_read_statistics(principal, sector, default_map().zones):
-        if sector is None:
-            raise HTTPException(403, "précisez ?sector= : vous ne pouvez lire que les secteurs de vos pilotes")
-        raise HTTPException(403, f"le secteur {sector} n'est pas dans vos pilotes")
-    allowed = statistics_variants(principal)
-    if variant is None:
-        return allowed[0]
-    if variant not in allowed:
-        raise HTTPException(403, "les chiffres exacts (internal) sont réservés à la MUS et aux administrateurs")
-    return variant
-
-
-def report_for(session: SessionDep, semester: Semester, sector: str | None, variant: str) -> dict[str, Any]:
-    return semester_report(
-        session,
-        semester,
-        sector=sector,
-        variant=variant,
-        now=utc_now(),
-        threshold=get_settings().stats_small_count_threshold,
-        fiche_codes=active_fiches().codes,
-    )
 
 
 @router.get(

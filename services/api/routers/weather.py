@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, Response
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep, require_roles, require_rule
 from services.api.schemas.weather import WeatherPlanOut
 from services.core.access import Principal
+from services.core.access.policy import check_weather_plan_setter
 from services.core.clock import utc_now
 from services.core.timefmt import rfc3339
-from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(prefix="/v1/weather-plan", tags=["plan météo"])
 
 
-def _can_set(principal: Annotated[Principal, Depends(require_roles("admin", "coordinator"))]) -> Principal:
-    if principal.role == "coordinator" and not principal.is_mus:
-        raise HTTPException(403, "seuls la Mission Urgence Sociale et les administrateurs fixent le plan météo")
-    return principal
+SETTERS = require_rule(check_weather_plan_setter, "admin", "coordinator")
 
 
 def _view(session: SessionDep) -> dict[str, Any]:
-    state = current_state(session)
+    state = plan_in_force(session)
     if state is None:
         return {"kind": None, "level": None, "set_at": None, "set_by": None}
     return {"kind": state.kind, "level": state.level, "set_at": rfc3339(state.set_at), "set_by": state.set_by}
@@ -53,7 +51,7 @@ def read_weather_plan(session: SessionDep, _: Annotated[Principal, Depends(READE
     response_description="Le plan en vigueur",
 )
 def put_weather_plan(
-    body: WeatherPlanIn, session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]
+    body: WeatherPlanIn, session: SessionDep, principal: Annotated[Principal, Depends(SETTERS)]
 ) -> dict[str, Any]:
     set_plan(session, kind=body.kind, level=body.level, actor=principal.actor, now=utc_now())
     session.commit()
@@ -67,7 +65,7 @@ def put_weather_plan(
     description="Plus aucun plan en vigueur. Administrateurs et MUS.",
     response_description="Plan levé",
 )
-def delete_weather_plan(session: SessionDep, principal: Annotated[Principal, Depends(_can_set)]) -> Response:
+def delete_weather_plan(session: SessionDep, principal: Annotated[Principal, Depends(SETTERS)]) -> Response:
     clear_plan(session, actor=principal.actor, now=utc_now())
     session.commit()
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep, client_address
 from services.api.web.auth import PageRoute, page_form, require_page_roles
-from services.api.web.formats import ITEM_LABELS, ROLE_NAMES, TASK_LABELS
+from services.api.web.formats import ITEM_LABELS, ROLE_LABELS, TASK_LABELS
 from services.api.web.render import render
 from services.core.access import ROLES, Principal
 from services.core.access.tokens import TokenError, create_token, list_tokens, revoke_token
@@ -62,7 +62,7 @@ def _page(
         waiting_letters=len(waiting_ids(session)),
         task_labels=TASK_LABELS,
         item_labels=ITEM_LABELS,
-        roles=[(role, ROLE_NAMES.get(role, role)) for role in ROLES],
+        roles=[(role, ROLE_LABELS.get(role, role)) for role in ROLES],
         errors=errors or {},
         secret=secret,
         done=DONE.get(done or ""),

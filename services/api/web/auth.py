@@ -73,7 +73,18 @@ PagePrincipal = Annotated[Principal, Depends(page_principal)]
 def require_page_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: PagePrincipal) -> Principal:
         if principal.role not in roles:
-            raise PageRefusal(403, "votre rôle ne donne pas accès à cette page")
+            raise Forbidden("votre rôle ne donne pas accès à cette page")
+        return principal
+
+    return check
+
+
+def require_page_rule(rule: Callable[[Principal], None], *roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """As `services.api.deps.require_rule`, for a page: a person of one of `roles` that passes `rule`."""
+
+    # A default, not an `Annotated` hint: postponed annotations cannot see `roles`.
+    async def check(principal: Principal = Depends(require_page_roles(*roles))) -> Principal:
+        rule(principal)
         return principal
 
     return check

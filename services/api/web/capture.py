@@ -23,8 +23,8 @@ from services.api.deps import client_address
 from services.api.intake import accept, checked_key
 from services.api.problems import field_errors, problem
 from services.api.web.auth import CSRF_FIELD, PageRoute, page_form, require_page_roles
-from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, paris_time
-from services.api.web.render import PAGE_POLICY, STATIC_DIR, lead_label, render, sector_label
+from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, lead_label, paris_time, sector_label
+from services.api.web.render import PAGE_POLICY, STATIC_DIR, render
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.clock import utc_now

@@ -1,19 +1,16 @@
-"""How pages write statuses, instants and time left, in French (Paris time)."""
+"""How pages write what they show, in French: places and leads, instants (Paris time), durations, counts and
+shares, and the labels of the domain's codes."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.core.leads import Lead
+
 PARIS = ZoneInfo("Europe/Paris")
-STATUS_LABELS = {
-    "new": "Nouvelle",
-    "acknowledged": "Prise en compte",
-    "in_progress": "En cours",
-    "resolved": "Close",
-    "merged": "Fusionnée",
-}
-DEADLINE_LABELS = {"ack": "Prise en compte", "contact": "Premier contact", "resolve": "Résolution"}
+NARROW_SPACE = "\u202f"  # between thousands and before %, as French typography has it
 CONTACT_LABELS = {"met": "Rencontrée", "not_found": "Non trouvée", "refused": "Refus"}
 OUTCOME_LABELS = {
     "sheltered": "Mise à l'abri, hébergement",
@@ -61,6 +58,25 @@ def duration_text(seconds: float) -> str:
     if hours:
         return f"{hours} h {minutes:02d}"
     return f"{minutes} min"
+
+
+def minutes_text(minutes: float | None) -> str:
+    """A duration given in minutes (the statistics'), rounded to the minute; « — » when there is none."""
+    return "—" if minutes is None else duration_text(round(minutes) * 60)
+
+
+def count_text(value: Any) -> str:
+    """« 12 345 »; a hidden figure (a string, `secret`) as it is; « — » when there is none."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:,}".replace(",", NARROW_SPACE)
+
+
+def share_text(value: float | None) -> str:
+    """0.875 → « 87,5 % »."""
+    return "—" if value is None else f"{value * 100:.1f}".replace(".", ",") + f"{NARROW_SPACE}%"
 
 
 def time_left(deadline: datetime | str | None, now: datetime) -> tuple[str, bool]:
@@ -117,7 +133,7 @@ ESCALATION_REASONS = {
     "repeated_signals": "signalements répétés",
 }
 DELIVERY_LABELS = {"pending": "en attente d'envoi", "delivered": "remise", "failed": "échec d'envoi"}
-ROLE_NAMES = {"outreach": "maraude", "coordinator": "coordination", "analyst": "analyse", "admin": "administration"}
+ROLE_LABELS = {"outreach": "maraude", "coordinator": "coordination", "analyst": "analyse", "admin": "administration"}
 
 
 def actor_text(actor: str) -> str:
@@ -127,7 +143,7 @@ def actor_text(actor: str) -> str:
     role, _, name = actor.partition(":")
     if not name:
         return actor
-    return f"{name} ({ROLE_NAMES.get(role, role)})"
+    return f"{name} ({ROLE_LABELS.get(role, role)})"
 
 
 # The work a dead letter holds, by task name (`services/core/outbox.py`), and the item it names, by payload key.
@@ -137,3 +153,24 @@ TASK_LABELS = {
     "urgence.scan_deadlines": "Balayage des échéances",
 }
 ITEM_LABELS = {"signal_id": "signalement", "delivery_id": "alerte", "situation_id": "situation"}
+
+
+def sector_label(sector: str | None) -> str:
+    if sector is None:
+        return "—"
+    if sector == "paris-centre":
+        return "Paris Centre"
+    number = int(sector.removeprefix("paris-"))
+    return f"Paris {number}{'er' if number == 1 else 'e'}"
+
+
+def lead_label(lead: str | None) -> str:
+    """`eps:paris-13` → « EPS Paris 13e », `cavs:sud` → « CAVS Sud », `mus` → « MUS »."""
+    if lead is None:
+        return "—"
+    parsed = Lead.parse(lead)
+    if parsed.is_mus:
+        return "MUS"
+    if parsed.kind == "eps":
+        return f"EPS {sector_label(parsed.where)}"
+    return f"{parsed.kind.upper()} {parsed.where.replace('-', ' ').capitalize()}"

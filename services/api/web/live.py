@@ -27,17 +27,19 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from services.api.web.auth import PageRefusal, PageRoute, require_page_roles
-from services.api.web.formats import STATUS_LABELS, time_left
+from services.api.web.auth import PageRoute, require_page_roles
+from services.api.web.formats import time_left
 from services.api.web.render import ENVIRONMENT
-from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_read_queue, can_see_situation
+from services.core.access import Principal
+from services.core.access.policy import can_see_situation, readable_queue
 from services.core.clock import utc_now
 from services.core.db import session_scope
-from services.core.models import OPEN_STATUSES, Situation
+from services.core.leads import LEAD_MUS
+from services.core.models import Situation
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
+from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, list_situations, queue_item
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class Change:
 
     def in_queue(self, lead: str) -> bool:
         s = self.situation
-        return s.status in OPEN_STATUSES and (s.lead == lead or (lead == "mus" and s.escalation_level > 0))
+        return s.status in OPEN_STATUSES and (s.lead == lead or (lead == LEAD_MUS and s.escalation_level > 0))
 
 
 def describe(situation: Situation, event_id: int) -> Change:
@@ -68,7 +70,7 @@ def describe(situation: Situation, event_id: int) -> Change:
     item = queue_item(situation, now)
     fiches = active_fiches()
     item["fiche_label"] = fiches.label(situation.primary_fiche) if situation.primary_fiche in fiches else ""
-    item["status_label"] = STATUS_LABELS.get(situation.status, situation.status)
+    item["status_label"] = status_label(situation.status)
     item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
     html = ENVIRONMENT.get_template("queue_row.html").render(item=item)
     return Change(situation, event_id, html, item)
@@ -227,7 +229,7 @@ def _read_since(event_id: int) -> list[Change] | None:
 def _known_ids(lead: str) -> set[str]:
     """The ids of the queue as it is now (the page shows them): their departures are news for the page."""
     with session_scope() as session:
-        where = SituationFilter(lead=lead, include_escalated=lead == "mus")
+        where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
         page = list_situations(session, where, now=utc_now(), limit=500)
         known = {item["id"] for item in page["items"]}
         while page["next_cursor"] and len(known) < KNOWN_AT_START:
@@ -262,10 +264,7 @@ async def queue_stream(
     last_event_id: Annotated[str | None, Header(max_length=30)] = None,
     depuis: Annotated[str | None, Query(max_length=30)] = None,
 ) -> Response:
-    if validate_lead(lead) is not None:
-        raise PageRefusal(404, f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise PageRefusal(403, f"la file {lead} n'est pas la vôtre")
+    readable_queue(principal, lead)
     since = _parse_event_id(last_event_id, depuis)
     stream = Stream(principal, lead)
     center = hub()

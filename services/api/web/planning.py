@@ -14,29 +14,23 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
-from services.api.web.render import lead_label, render
+from services.api.web.auth import PageRoute, page_form, require_page_roles, require_page_rule
+from services.api.web.formats import lead_label
+from services.api.web.render import render
 from services.api.web.workspace import checked_lead, queue_rows
 from services.core.access import Principal
+from services.core.access.policy import check_weather_plan_setter
 from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.stats.charts import PALETTE, classes, fill, paris_map
-from services.core.weather import WeatherPlanIn, clear_plan, current_state, set_plan
+from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
 
 
-async def _mus_or_admin(
-    principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
-) -> Principal:
-    if principal.role == "coordinator" and not principal.is_mus:
-        raise PageRefusal(403, "seuls la Mission Urgence Sociale et les administrateurs fixent le plan météo")
-    return principal
-
-
-MusOrAdmin = Annotated[Principal, Depends(_mus_or_admin)]
+WeatherPlanSetter = Annotated[Principal, Depends(require_page_rule(check_weather_plan_setter, "coordinator", "admin"))]
 
 
 def _weather_page(
@@ -48,7 +42,7 @@ def _weather_page(
     done: str | None = None,
     status: int = 200,
 ) -> Response:
-    state = current_state(session)
+    state = plan_in_force(session)
     return render(
         request,
         "meteo.html",
@@ -64,7 +58,9 @@ def _weather_page(
 
 
 @router.get("/meteo")
-def weather_page(request: Request, session: SessionDep, principal: MusOrAdmin, fait: str | None = None) -> Response:
+def weather_page(
+    request: Request, session: SessionDep, principal: WeatherPlanSetter, fait: str | None = None
+) -> Response:
     return _weather_page(request, session, principal, done=fait)
 
 
@@ -86,7 +82,7 @@ def _set_weather(request: Request, session: Session, principal: Principal, form:
 
 
 @router.post("/meteo")
-async def set_weather(request: Request, session: SessionDep, principal: MusOrAdmin) -> Response:
+async def set_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
     return await run_in_threadpool(_set_weather, request, session, principal, await page_form(request))
 
 
@@ -97,7 +93,7 @@ def _lift_weather(session: Session, principal: Principal) -> Response:
 
 
 @router.post("/meteo/lever")
-async def lift_weather(request: Request, session: SessionDep, principal: MusOrAdmin) -> Response:
+async def lift_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
     await page_form(request)
     return await run_in_threadpool(_lift_weather, session, principal)
 

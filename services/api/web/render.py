@@ -12,9 +12,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.api.web.formats import actor_text, paris_time
+from services.api.web.formats import ROLE_LABELS, actor_text, lead_label, paris_time, sector_label
 from services.core.access import Principal
 from services.core.clock import utc_now
+from services.core.leads import LEAD_MUS
 from services.core.stats.semesters import Semester
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -32,19 +33,15 @@ PAGE_POLICY = (
     "font-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
-ROLE_LABELS = {
-    "outreach": "maraude",
-    "coordinator": "coordination",
-    "analyst": "analyse",
-    "admin": "administration",
-}
 REFUSAL_TITLES = {
     400: "Demande incomplète",
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Action impossible",
+    408: "Délai dépassé",
     409: "Action impossible dans l'état actuel",
     413: "Envoi trop volumineux",
+    415: "Type de contenu non pris en charge",
     422: "Données invalides",
     429: "Trop de demandes",
     503: "Service momentanément indisponible",
@@ -85,8 +82,8 @@ def nav(principal: Principal | None) -> list[NavLink]:
     if principal.role == "outreach":
         links += [NavLink("/signaler", "Signaler"), NavLink("/mes-signalements", "Mes signalements")]
     elif principal.role == "coordinator":
-        leads = ["mus"] if principal.is_mus else []
-        leads += sorted(lead for lead in principal.leads if lead != "mus")
+        leads = [LEAD_MUS] if principal.is_mus else []
+        leads += sorted(lead for lead in principal.leads if lead != LEAD_MUS)
         for lead in leads:
             links.append(NavLink(f"/file/{lead}", f"File {lead_label(lead)}"))
         first = leads[0]
@@ -103,27 +100,6 @@ def nav(principal: Principal | None) -> list[NavLink]:
     if principal.role in ("analyst", "admin") or principal.is_mus:
         links.append(NavLink(f"/dashboards/{Semester.of(utc_now()).code}", "Tableau de bord"))
     return links
-
-
-def sector_label(sector: str | None) -> str:
-    if sector is None:
-        return "—"
-    if sector == "paris-centre":
-        return "Paris Centre"
-    number = int(sector.removeprefix("paris-"))
-    return f"Paris {number}{'er' if number == 1 else 'e'}"
-
-
-def lead_label(lead: str | None) -> str:
-    """`eps:paris-13` → « EPS Paris 13e », `cavs:sud` → « CAVS Sud », `mus` → « MUS »."""
-    if lead is None:
-        return "—"
-    if lead == "mus":
-        return "MUS"
-    kind, _, where = lead.partition(":")
-    if kind == "eps":
-        return f"EPS {sector_label(where)}"
-    return f"{kind.upper()} {where.replace('-', ' ').capitalize()}"
 
 
 ENVIRONMENT.globals.update(sector_label=sector_label, lead_label=lead_label)

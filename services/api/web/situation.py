@@ -20,19 +20,18 @@ from services.api.problems import field_errors
 from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
 from services.api.web.formats import (
     CONTACT_LABELS,
-    DEADLINE_LABELS,
     DELIVERY_LABELS,
     ESCALATION_REASONS,
     EVENT_LABELS,
     FLAG_LABELS,
     OUTCOME_LABELS,
     SOURCE_LABELS,
-    STATUS_LABELS,
     actor_text,
+    lead_label,
     paris_time,
     time_left,
 )
-from services.api.web.render import lead_label, render
+from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
@@ -44,19 +43,20 @@ from services.core.access.policy import (
 )
 from services.core.alerts.directory import partner_code
 from services.core.clock import utc_now
+from services.core.deadlines import DEADLINE_KINDS, DEADLINE_LABELS
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.procedures import active_fiches
 from services.core.retention import without_free_text
-from services.core.routing import DEADLINE_KINDS
 from services.core.situations import actions
 from services.core.situations.checklist import checklist, tick
 from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
+from services.core.situations.status import status_label
 from services.core.stats.charts import paris_map, project
 from services.core.territory import default_map
-from services.core.weather import current_plan
+from services.core.weather import plan_for_routing
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
@@ -264,7 +264,7 @@ def situation_page(
                 "id": other.id,
                 "label": _fiche_label(other.primary_fiche),
                 "sector": other.sector,
-                "status": STATUS_LABELS.get(other.status, other.status),
+                "status": status_label(other.status),
                 "signals": other.signal_count,
                 "opened": paris_time(other.opened_at),
             }
@@ -279,10 +279,10 @@ def situation_page(
         "situation.html",
         principal=principal,
         status=failure.status if failure else 200,
-        title=f"Situation {situation.primary_fiche} — {STATUS_LABELS.get(situation.status, situation.status)}",
+        title=f"Situation {situation.primary_fiche} — {status_label(situation.status)}",
         s=situation,
         short_id=situation.id[:8],
-        status_label=STATUS_LABELS.get(situation.status, situation.status),
+        status_label=status_label(situation.status),
         outcome_label=OUTCOME_LABELS.get(situation.outcome or "", situation.outcome),
         personal=personal,
         may_act=may_act,
@@ -391,7 +391,7 @@ def _change(
             now=now,
             fiches=active_fiches(),
             territory_map=default_map(),
-            weather=current_plan(session),
+            weather=plan_for_routing(session),
         )
     if action == "checklist":
         item = _one(form, "item") or ""

@@ -11,16 +11,17 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from services.api.deps import SessionDep
-from services.api.web.auth import PagePrincipal, PageRefusal, PageRoute, require_page_roles
-from services.api.web.formats import STATUS_LABELS, time_left
-from services.api.web.render import home_path, lead_label, render
-from services.core.access import Principal, validate_lead
-from services.core.access.policy import can_read_queue
+from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
+from services.api.web.formats import lead_label, time_left
+from services.api.web.render import home_path, render
+from services.core.access import Principal
+from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
-from services.core.models import OPEN_STATUSES
+from services.core.leads import LEAD_MUS
 from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.situations.live import high_water
+from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, list_situations
 from services.core.territory import SECTORS
 
@@ -42,10 +43,7 @@ async def my_queue(principal: Coordination) -> Response:
 
 
 def checked_lead(principal: Principal, lead: str) -> None:
-    if validate_lead(lead) is not None:
-        raise PageRefusal(404, f"file inconnue : {lead}")
-    if not can_read_queue(principal, lead):
-        raise PageRefusal(403, f"la file {lead} n'est pas la vôtre")
+    readable_queue(principal, lead)
 
 
 def queue_rows(
@@ -61,7 +59,7 @@ def queue_rows(
     """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes."""
     where = SituationFilter(
         lead=lead,
-        include_escalated=lead == "mus",
+        include_escalated=lead == LEAD_MUS,
         statuses=(status,) if status else OPEN_STATUSES,
         sector=sector,
         primary_fiche=fiche,
@@ -72,7 +70,7 @@ def queue_rows(
     for item in page["items"]:
         code = item["primary_fiche"]
         item["fiche_label"] = fiches.label(code) if code in fiches else code
-        item["status_label"] = STATUS_LABELS.get(item["status"], item["status"])
+        item["status_label"] = status_label(item["status"])
         item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
     return page
 
@@ -107,12 +105,13 @@ def queue_page(
         principal=principal,
         title=f"File {lead_label(lead)}",
         lead=lead,
+        with_escalations=lead == LEAD_MUS,
         items=page["items"],
         next_cursor=page["next_cursor"],
         since=since,
         filters=filters,
         filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
-        status_options=[(value, STATUS_LABELS[value]) for value in OPEN_STATUSES],
+        status_options=[(value, status_label(value)) for value in OPEN_STATUSES],
         fiche_options=[(f.code, f"{f.code} — {f.label}") for f in fiches],
         sector_options=list(SECTORS),
     )

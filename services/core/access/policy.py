@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.core.access.principal import Principal
+from services.core.access.principal import Principal, validate_lead
 from services.core.errors import Forbidden, NotFound
+from services.core.leads import Lead
 from services.core.models import Signal, Situation
 
 OUT_OF_TERRITORY = "out_of_territory"
@@ -15,6 +16,32 @@ def can_read_queue(principal: Principal, lead: str) -> bool:
     if principal.role == "admin" or principal.is_mus:
         return True
     return principal.role == "coordinator" and lead in principal.leads
+
+
+def readable_queue(principal: Principal, lead: str) -> str:
+    """The queue `lead` if the caller may read it: NotFound when no such queue, Forbidden when not one of its."""
+    if validate_lead(lead) is not None:
+        raise NotFound(f"file inconnue : {lead}")
+    if not can_read_queue(principal, lead):
+        raise Forbidden(f"la file {lead} n'est pas la vôtre")
+    return lead
+
+
+def oversees(principal: Principal) -> bool:
+    """The MUS and admins see every situation and every signal out of territory (lists without personal data)."""
+    return principal.role == "admin" or principal.is_mus
+
+
+def check_oversight(principal: Principal) -> None:
+    """Searching every situation, listing the signals out of territory: the MUS and admins."""
+    if not oversees(principal):
+        raise Forbidden("réservé à la Mission Urgence Sociale et aux administrateurs")
+
+
+def check_weather_plan_setter(principal: Principal) -> None:
+    """The weather plan changes routing for all Paris: the MUS and admins set or lift it."""
+    if not oversees(principal):
+        raise Forbidden("seuls la Mission Urgence Sociale et les administrateurs fixent le plan météo")
 
 
 def can_see_situation(principal: Principal, situation: Situation) -> bool:
@@ -57,14 +84,10 @@ def _mus_decides(principal: Principal, signal: Signal) -> bool:
     return principal.is_mus and signal.status == OUT_OF_TERRITORY
 
 
-def can_list_out_of_territory(principal: Principal) -> bool:
-    """The MUS, whose work they are, and admins, who oversee: the list holds no personal data."""
-    return principal.role == "admin" or principal.is_mus
-
-
-def can_assign_signals(principal: Principal) -> bool:
+def check_signal_assigner(principal: Principal) -> None:
     """Placing a misplaced signal in an arrondissement is an act on a case: the MUS's (admins see but never act)."""
-    return principal.is_mus
+    if not principal.is_mus:
+        raise Forbidden("seule la Mission Urgence Sociale attribue un signalement hors territoire")
 
 
 def may_read_signal_personal_data(principal: Principal, signal: Signal, situation: Situation | None) -> bool:
@@ -85,11 +108,11 @@ def statistics_sectors(principal: Principal, zones: Mapping[str, str]) -> frozen
         return frozenset()
     sectors: set[str] = set()
     for lead in principal.leads:
-        kind, _, where = lead.partition(":")
-        if kind == "eps":
-            sectors.add(where)
-        elif kind == "cavs":
-            sectors.update(sector for sector, zone in zones.items() if zone == where)
+        parsed = Lead.parse(lead)
+        if parsed.kind == "eps":
+            sectors.add(parsed.where)
+        elif parsed.kind == "cavs":
+            sectors.update(sector for sector, zone in zones.items() if zone == parsed.where)
     return frozenset(sectors)
 
 
@@ -99,6 +122,21 @@ def can_read_statistics(principal: Principal, sector: str | None, zones: Mapping
     if allowed is None:
         return True
     return sector is not None and sector in allowed
+
+
+def statistics_variant(principal: Principal, sector: str | None, variant: str | None, zones: Mapping[str, str]) -> str:
+    """Forbidden when the caller may not read the figures of `sector` (None: all Paris) in `variant`; else the
+    variant to use (its default when none is asked for)."""
+    if not can_read_statistics(principal, sector, zones):
+        if sector is None:
+            raise Forbidden("précisez ?sector= : vous ne pouvez lire que les secteurs de vos pilotes")
+        raise Forbidden(f"le secteur {sector} n'est pas dans vos pilotes")
+    allowed = statistics_variants(principal)
+    if variant is None:
+        return allowed[0]
+    if variant not in allowed:
+        raise Forbidden("les chiffres exacts (internal) sont réservés à la MUS et aux administrateurs")
+    return variant
 
 
 def statistics_variants(principal: Principal) -> tuple[str, ...]:

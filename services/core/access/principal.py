@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from services.core.leads import LEAD_MUS, Lead
 from services.core.territory import SECTORS, default_map
 
 ROLES: tuple[str, ...] = ("outreach", "coordinator", "analyst", "admin")
-LEAD_MUS = "mus"
 
 
 def validate_lead(lead: str) -> str | None:
     """None when `lead` names a real queue (`eps:<sector>`, `cavs:<zone>`, `mus`), else why not, in French."""
-    if lead == LEAD_MUS:
+    parsed = Lead.parse(lead)
+    if parsed.is_mus:
         return None
-    kind, _, where = lead.partition(":")
-    if kind == "eps" and where in SECTORS:
+    if parsed.kind == "eps" and parsed.where in SECTORS:
         return None
-    if kind == "cavs" and where in set(default_map().zones.values()):
+    if parsed.kind == "cavs" and parsed.where in set(default_map().zones.values()):
         return None
     return f"pilote inconnu : {lead!r} (attendu eps:<secteur>, cavs:<zone> ou mus)"
 
@@ -50,15 +50,3 @@ class Principal:
     @property
     def is_mus(self) -> bool:
         return self.role == "coordinator" and LEAD_MUS in self.leads
-
-    def sectors(self) -> frozenset[str]:
-        """The sectors this caller coordinates (through `eps:<sector>` or `cavs:<zone>`)."""
-        zones = default_map().zones
-        result = set()
-        for lead in self.leads:
-            kind, _, where = lead.partition(":")
-            if kind == "eps":
-                result.add(where)
-            elif kind == "cavs":
-                result.update(sector for sector, zone in zones.items() if zone == where)
-        return frozenset(result)

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from services.core.deadlines import DEADLINE_LABELS
 from services.core.models import Delivery, Structure
 from services.core.outbox import mark_done, mark_retrying
 from services.core.settings import SmtpSecurity
@@ -109,7 +110,6 @@ KIND_TITLES = {
     "situation.escalated": "Situation escaladée à la Mission Urgence Sociale",
     "situation.resolved": "Situation résolue",
 }
-DEADLINE_NAMES = {"ack": "prise en compte", "contact": "contact", "resolve": "résolution"}
 
 
 def email_message(
@@ -135,7 +135,7 @@ def email_message(
         f"Secteur : {situation['sector']}",
         f"Pilote : {situation['lead']}",
     ]
-    lines += [f"Échéance de {DEADLINE_NAMES[k]} : {v}" for k, v in situation["deadlines"].items() if v]
+    lines += [f"Échéance de {DEADLINE_LABELS[k].lower()} : {v}" for k, v in situation["deadlines"].items() if v]
     details = payload.get("details") or {}
     if "reason" in details:
         lines.append(f"Motif : {details['reason']}")

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput, NotFound
 from services.core.fiches.vocabulary import PARTNERS
+from services.core.leads import LEAD_MUS
 from services.core.models import Event, Structure
 from services.core.territory import DATA_DIR, SECTORS, default_map
 from services.core.timefmt import rfc3339
@@ -35,8 +36,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def kind_of(code: str) -> str | None:
     """The kind of a structure code (`mus`, `eps`, `cavs`, `mairie`, `partner`), None if it names none."""
-    if code == "mus":
-        return "mus"
+    if code == LEAD_MUS:
+        return LEAD_MUS
     if code in PARIS_WIDE_PARTNERS:
         return "partner"
     kind, _, where = code.partition(":")

@@ -17,10 +17,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import partner_code
+from services.core.deadlines import DEADLINE_KINDS
 from services.core.models import Delivery, Event, Situation, Structure
 from services.core.outbox import DELIVER_ALERT, QUEUE_NOTIFICATIONS, enqueue
 from services.core.procedures import active_fiches
-from services.core.routing import DEADLINE_KINDS
 from services.core.timefmt import rfc3339
 
 CHANNELS: tuple[str, ...] = ("webhook", "email")

@@ -6,7 +6,7 @@ package validates them and builds an immutable FicheBook that routing reads. See
 
 from __future__ import annotations
 
-from services.core.fiches.book import Fiche, FicheBook, FicheDeadlines, Modifier, OutOfTerritory
+from services.core.fiches.book import Fiche, FicheBook, Modifier, OutOfTerritory
 from services.core.fiches.conditions import Because, Condition, compile_condition
 from services.core.fiches.durations import format_duration, parse_duration
 from services.core.fiches.loader import check_fiches, content_hash, effective_version, load_fiches
@@ -31,7 +31,6 @@ __all__ = [
     "Condition",
     "Fiche",
     "FicheBook",
-    "FicheDeadlines",
     "FichesInvalid",
     "Modifier",
     "OutOfTerritory",

@@ -5,18 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple
 
+from services.core.deadlines import Deadlines
 from services.core.facts import Facts, WeatherPlan
 from services.core.fiches.conditions import Condition
-
-
-class FicheDeadlines(NamedTuple):
-    """Relative to the signal's reception: the caller adds the reception time."""
-
-    ack: timedelta
-    contact: timedelta
-    resolve: timedelta
 
 
 @dataclass(frozen=True)
@@ -31,7 +23,7 @@ class Fiche:
     partners: frozenset[str]
     directives: frozenset[str]  # given whenever the fiche applies
     conditional_directives: tuple[tuple[str, Condition], ...]  # given when the fiche applies and this holds
-    deadlines: FicheDeadlines
+    deadlines: Deadlines[timedelta]  # from the signal's reception: the caller adds the reception time
     checklist: tuple[str, ...]
     applies: Condition | None  # None only for the fallback (FR00)
 

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from services.core.fiches.book import Fiche, FicheBook, FicheDeadlines, Modifier, OutOfTerritory
+from services.core.deadlines import DEADLINE_KINDS, Deadlines
+from services.core.fiches.book import Fiche, FicheBook, Modifier, OutOfTerritory
 from services.core.fiches.conditions import Condition, Issue, compile_condition
 from services.core.fiches.problems import FichesInvalid, Problem
 from services.core.fiches.schema import FicheModel, ModifiersModel, PrecedenceModel
@@ -238,7 +239,7 @@ class _Loader:
             partners=frozenset(model.partners),
             directives=frozenset(always),
             conditional_directives=tuple(conditional),
-            deadlines=FicheDeadlines(deadlines.ack, deadlines.contact, deadlines.resolve),
+            deadlines=Deadlines(deadlines.ack, deadlines.contact, deadlines.resolve),
             checklist=tuple(model.checklist),
             applies=applies,
         )
@@ -247,7 +248,7 @@ class _Loader:
         # FR00 must be the slowest: otherwise a flag that makes a fiche apply (and FR00 stop applying) would
         # lengthen a deadline, and a situation could get less urgent by learning more.
         for code, fiche in sorted(fiches.items()):
-            for kind in FicheDeadlines._fields:
+            for kind in DEADLINE_KINDS:
                 if getattr(fiche.deadlines, kind) > getattr(fallback.deadlines, kind):
                     self.problem(
                         f"{code}.yaml",

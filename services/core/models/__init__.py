@@ -4,11 +4,10 @@ from services.core.models.access import ApiToken, AuditEntry, User, WebSession
 from services.core.models.alerts import Delivery, Structure
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
-from services.core.models.situations import OPEN_STATUSES, Event, Situation, WeatherPlanState
+from services.core.models.situations import Event, Situation, WeatherPlanState
 from services.core.models.stats import DailyRollup
 
 __all__ = [
-    "OPEN_STATUSES",
     "ApiToken",
     "AuditEntry",
     "DailyRollup",

@@ -9,9 +9,9 @@ from sqlalchemy import BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from services.core.models._types import id_field, instant, json_field, required_instant, text_list
+from services.core.situations.status import OPEN_STATUSES
 
-OPEN_STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress")
-_OPEN_SQL = "status IN ('new', 'acknowledged', 'in_progress')"
+_OPEN_SQL = f"status IN ({', '.join(repr(status) for status in OPEN_STATUSES)})"
 # Predicates of the deadline scan's partial indexes; the scan's queries use these very texts so that the
 # planner can prove they imply the index predicate (a bound parameter would defeat the partial index).
 # A situation the scan set aside (`scan_error`: it could not handle it) is in none of them.
@@ -31,13 +31,13 @@ class Situation(SQLModel, table=True):
             "lead",
             "next_deadline",
             "id",
-            postgresql_where=text("status IN ('new', 'acknowledged', 'in_progress')"),
+            postgresql_where=text(_OPEN_SQL),
         ),
         Index(
             "ix_situations_sector_open",
             "sector",
             "updated_at",
-            postgresql_where=text("status IN ('new', 'acknowledged', 'in_progress')"),
+            postgresql_where=text(_OPEN_SQL),
         ),
         Index("ix_situations_opened_at", "opened_at"),
         # The MUS queue: its own situations (the lead index) and every escalated open one (this one).

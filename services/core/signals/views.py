@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from services.core.deadlines import DEADLINE_KINDS
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import Signal
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
-from services.core.routing import DEADLINE_KINDS
 from services.core.timefmt import rfc3339
 
 

@@ -19,16 +19,18 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
+from services.core.deadlines import DEADLINE_KINDS
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS, WeatherPlan, combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
 from services.core.instants import instant_errors
-from services.core.models import OPEN_STATUSES, Signal, Situation
-from services.core.routing import DEADLINE_KINDS, Decision, resolve_lead, route
+from services.core.models import Signal, Situation
+from services.core.routing import Decision, resolve_lead, route
 from services.core.situations.escalation import MANUAL_REASON, escalate
 from services.core.situations.joining import tighten
 from services.core.situations.placement import REPEATED_SIGNALS_THRESHOLD, follow_primary
 from services.core.situations.schemas import ContactResult, Outcome
+from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import TerritoryMap
 from services.core.timefmt import rfc3339
@@ -55,15 +57,8 @@ ACTION_LABELS = {
     "requalify": "requalifier",
     "merge": "fusionner",
 }
-STATUS_LABELS = {
-    "new": "nouvelle",
-    "acknowledged": "prise en compte",
-    "in_progress": "en cours",
-    "resolved": "résolue",
-    "merged": "fusionnée",
-}
 # Open statuses from least to most advanced: a merge keeps the more advanced of the two.
-_PROGRESS = {status: rank for rank, status in enumerate(OPEN_STATUSES)}
+_PROGRESS: dict[str, int] = {status: rank for rank, status in enumerate(OPEN_STATUSES)}
 
 
 def can_do(action: str, status: str) -> bool:
@@ -72,7 +67,7 @@ def can_do(action: str, status: str) -> bool:
 
 def ensure_allowed(action: str, situation: Situation) -> None:
     if not can_do(action, situation.status):
-        label = STATUS_LABELS.get(situation.status, situation.status)
+        label = status_label(situation.status).lower()
         raise Conflict(
             f"impossible de {ACTION_LABELS[action]} cette situation : elle est au statut « {situation.status} » "
             f"({label})"
@@ -300,7 +295,7 @@ def merge(
     if target.status not in OPEN_STATUSES:
         raise Conflict(
             f"impossible de fusionner dans la situation {target.id} : elle est au statut « {target.status} » "
-            f"({STATUS_LABELS.get(target.status, target.status)})"
+            f"({status_label(target.status).lower()})"
         )
     moved = list(
         session.exec(

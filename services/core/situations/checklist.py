@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.fiches import FicheBook
-from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.models import Event, Situation
+from services.core.situations.status import OPEN_STATUSES
 from services.core.situations.timeline import record
 
 EVENT_TYPE = "checklist_ticked"

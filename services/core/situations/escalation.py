@@ -8,14 +8,13 @@ from datetime import datetime
 from sqlmodel import Session
 
 from services.core.alerts.notify import notify
+from services.core.leads import LEAD_MUS
 from services.core.models import Situation
 from services.core.situations.timeline import record
 
-AUTOMATIC_REASONS = ("ack_overdue", "resolve_overdue", "repeated_signals")
 # A coordinator's escalation by hand: one reason code, the person's words kept in the event. "At most once per
 # reason" then means once by hand per situation, whatever the wording (free text would make it unbounded).
 MANUAL_REASON = "manual"
-MUS = "mus"
 
 
 def escalate(
@@ -37,5 +36,5 @@ def escalate(
         data["note"] = note
     event = record(session, situation, type="escalated", actor=actor, now=now, data=data)
     # The alert names the reason code only: a hand-written reason may hold personal data.
-    notify(session, situation, event, [(MUS, "mus")], now=now, details={"reason": reason})
+    notify(session, situation, event, [(LEAD_MUS, LEAD_MUS)], now=now, details={"reason": reason})
     return True

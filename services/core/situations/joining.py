@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from services.core.deadlines import tightest
 from services.core.facts import Facts
 from services.core.routing import Decision
 
@@ -82,6 +83,6 @@ def tighten(current: Decision, new: Decision, *, precedence: Sequence[str], lead
         lead=lead_for(primary),
         partners=tuple(sorted(set(current.partners) | set(new.partners))),
         directives=tuple(sorted(set(current.directives) | set(new.directives))),
-        deadlines=current.deadlines.tightest(new.deadlines),
+        deadlines=tightest(current.deadlines, new.deadlines),
         checklist=tuple(dict.fromkeys((*current.checklist, *new.checklist))),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from services.core.models import OPEN_STATUSES, Situation
+from services.core.models import Situation
 from services.core.situations.joining import distance_metres, search_box
+from services.core.situations.status import OPEN_STATUSES
 
 NEARBY_METRES = 1_000.0
 MAX_CANDIDATES = 10

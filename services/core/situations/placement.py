@@ -11,12 +11,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
+from services.core.deadlines import Deadlines, after, tightest
 from services.core.facts import combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
-from services.core.models import OPEN_STATUSES, Signal, Situation
+from services.core.models import Signal, Situation
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
 from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, search_box, tighten
+from services.core.situations.status import OPEN_STATUSES
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import Territory
 
@@ -85,7 +87,7 @@ def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
 def _open(session: Session, signal: Signal, decision: Decision, territory: Territory, now: datetime) -> Situation:
     assert decision.deadlines is not None and decision.lead is not None
     assert territory.arrondissement is not None and territory.sector is not None
-    received = signal.received_at
+    due = after(decision.deadlines, signal.received_at)
     situation = Situation(
         opened_at=now,
         updated_at=now,
@@ -95,9 +97,9 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
         primary_fiche=decision.primary_fiche,
         decision=decision.to_json(),
         facts={"people": signal.people, "flags": list(signal.flags)},
-        ack_due=received + decision.deadlines.ack,
-        contact_due=received + decision.deadlines.contact,
-        resolve_due=received + decision.deadlines.resolve,
+        ack_due=due.ack,
+        contact_due=due.contact,
+        resolve_due=due.resolve,
         signal_count=1,
         last_observed_at=signal.observed_at,
         last_lat=signal.lat,
@@ -172,9 +174,10 @@ def _join(
         lead_for=lambda code: resolve_lead(fiches.fiche(code).lead, territory),
     )
     received = signal.received_at
-    situation.ack_due = min(situation.ack_due, received + decision.deadlines.ack)
-    situation.contact_due = min(situation.contact_due, received + decision.deadlines.contact)
-    situation.resolve_due = min(situation.resolve_due, received + decision.deadlines.resolve)
+    current = Deadlines(situation.ack_due, situation.contact_due, situation.resolve_due)
+    situation.ack_due, situation.contact_due, situation.resolve_due = tightest(
+        current, after(decision.deadlines, received)
+    )
     situation.decision = combined.to_json()
     merged_facts = combine_facts(
         facts_from_json(situation.facts), facts_from_json({"people": signal.people, "flags": signal.flags})

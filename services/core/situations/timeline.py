@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.core.models import OPEN_STATUSES, Event, Situation
+from services.core.models import Event, Situation
 from services.core.situations.live import announce
+from services.core.situations.status import OPEN_STATUSES
 from services.core.timefmt import rfc3339
 
 SYSTEM_ACTOR = "system"

@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from services.core.deadlines import DEADLINE_KINDS
 from services.core.errors import FieldError, InvalidInput
-from services.core.models import OPEN_STATUSES, Event, Signal, Situation
+from services.core.models import Event, Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
 from services.core.retention import without_free_text
-from services.core.routing import DEADLINE_KINDS
 from services.core.signals.views import personal_fields
+from services.core.situations.status import OPEN_STATUSES
 from services.core.timefmt import rfc3339
 
 # Sorting key for situations with no deadline left (closed ones in filtered lists): after every real one.
@@ -48,10 +49,6 @@ def _signal_summary(signal: Signal, personal: bool) -> dict[str, Any]:
     if personal:
         summary.update(personal_fields(signal))
     return summary
-
-
-def _event_data(event: Event, personal: bool) -> dict[str, Any]:
-    return event.data if personal else without_free_text(event)
 
 
 def situation_view(session: Session, situation: Situation, now: datetime, *, personal: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ the field, the form without JavaScript, and the loop back in `/mes-signalements`
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Geolocation, Page, expect
 from sqlmodel import col, func, select
 
 from services.api.web.capture import RULE_LOCATION
@@ -27,7 +27,7 @@ from tests.support.browser import (
 from tests.support.waiting import wait_for
 
 # Where the 13th arrondissement's EPS works (a point inside its polygon).
-PARIS_13 = {"latitude": 48.831, "longitude": 2.3555, "accuracy": 20}
+PARIS_13: Geolocation = {"latitude": 48.831, "longitude": 2.3555, "accuracy": 20}
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -99,7 +99,7 @@ def test_with_the_position_a_family_gets_call_115_and_sees_where_it_went(live_se
     assert_page_quality(page)
     screenshot(page, "signaler-reponse")
 
-    signal = wait_for(lambda: (routed_signals_of(person) or [None])[0], what="le routage du signalement")
+    signal = wait_for(lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement")
     assert signal.lat == pytest.approx(48.831) and signal.people["children"] == 3
     assert signal.sector == "paris-13"
     page.get_by_role("link", name="Mes signalements").first.click()
@@ -123,7 +123,7 @@ def test_refused_position_falls_back_to_the_postcode(live_server: str, new_page:
     page.get_by_role("button", name="Envoyer le signalement").click()
     expect(page.get_by_role("link", name="Appelez le 119")).to_have_attribute("href", "tel:119")
     expect(page.get_by_role("link", name="Appelez le 115")).to_be_visible()  # a family, too
-    signal = wait_for(lambda: (routed_signals_of(person) or [None])[0], what="le routage du signalement")
+    signal = wait_for(lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement")
     assert signal.postcode == "75019" and signal.lat is None and signal.sector == "paris-19"
 
 
@@ -166,7 +166,7 @@ def test_without_javascript_the_form_posts_and_a_second_press_is_the_same_signal
     page.get_by_label("ou arrondissement").select_option("13")
     page.get_by_role("spinbutton", name="Enfants", exact=True).fill("1")
     page.get_by_role("checkbox", name=FLAG_LABELS["child_in_danger"]).check()
-    sent = {
+    sent: dict[str, str | float | bool] = {
         "csrf_token": page.locator("#signalement input[name=csrf_token]").input_value(),
         "idempotency_key": page.locator("input[name=idempotency_key]").input_value(),
         "arrondissement": "13",

@@ -72,8 +72,13 @@ def test_offline_signals_wait_on_the_phone_and_each_arrives_once(live_server: st
 
     context.route("**/signaler", lose_the_first_answer)
     context.set_offline(False)
+
     # (Playwright answers the route only while the test is inside one of its calls: hence the short waits.)
-    wait_for(lambda: page.wait_for_timeout(50) or signals_of(person) >= 1, what="le premier envoi")
+    def sent_once() -> bool:
+        page.wait_for_timeout(50)
+        return signals_of(person) >= 1
+
+    wait_for(sent_once, what="le premier envoi")
     page.reload()  # the page sends what is still waiting as it opens
     expect(waiting).to_have_count(0, timeout=20_000)
     wait_for(lambda: len(routed_signals_of(person)) == 2, what="le routage des deux signalements")
