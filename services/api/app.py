@@ -14,7 +14,8 @@ from services.api.limits import RequestLimits
 from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
 from services.api.web import admin, capture, live, planning, situation, workspace
 from services.api.web.static_files import static_files
-from services.core.procedures import active_fiches
+from services.core.clock import utc_now
+from services.core.procedures import prepare_procedures
 from services.core.settings import get_settings
 from services.core.territory import default_map
 
@@ -23,7 +24,7 @@ from services.core.territory import default_map
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     get_settings().check_production()
     # Load the procedures and the polygons before the first request: broken fiches stop the start.
-    active_fiches()
+    prepare_procedures(utc_now())
     default_map()
     metrics.serve_metrics_port()
     yield

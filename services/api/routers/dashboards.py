@@ -19,7 +19,8 @@ from services.api.routers.stats import STATISTICS_READERS, Variant, checked_scop
 from services.core.access import Principal
 from services.core.access.policy import statistics_sectors, statistics_variants
 from services.core.clock import utc_now
-from services.core.procedures import active_fiches
+from services.core.fiches import FicheBook
+from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.stats.charts import HIDDEN_FILL, PALETTE, bars, classes, fill, paris_map
 from services.core.stats.export import to_csv
@@ -334,8 +335,8 @@ def render_dashboard(
     principal: Principal,
     generated_at: datetime,
     csrf_token: str = "",
+    book: FicheBook,
 ) -> str:
-    book = active_fiches()
     fiche_labels = {code: book.label(code) for code in book.codes}
     allowed = statistics_sectors(principal, default_map().zones)
     choices = [None, *SECTORS] if allowed is None else [s for s in SECTORS if s in allowed]
@@ -422,6 +423,7 @@ def dashboard(
         principal=principal,
         generated_at=utc_now(),
         csrf_token=getattr(request.state, "csrf_token", ""),
+        book=fiches_in_force(session),
     )
     if kind == "pdf":
         settings = get_settings()

@@ -27,7 +27,7 @@ from services.core.clock import utc_now
 from services.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.core.models import OPEN_STATUSES, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.views import SituationFilter, list_situations, situation_view
@@ -281,7 +281,7 @@ def requalify(
             remove_flags=body.remove_flags,
             actor=principal.actor,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
             weather=current_plan(session),
         ),
@@ -312,7 +312,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             target,
             actor=principal.actor,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
         )
         # The target changed too (signals, facts, deadlines): its audit trail says so.
