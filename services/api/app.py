@@ -11,7 +11,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from services.api import docs, metrics, openapi, problems
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
-from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
+from services.api.routers import (
+    access,
+    dashboards,
+    directory,
+    fiches,
+    health,
+    pages,
+    signals,
+    situations,
+    stats,
+    weather,
+)
 from services.api.web import admin, capture, live, planning, situation, workspace
 from services.api.web.static_files import static_files
 from services.core.clock import utc_now
@@ -41,7 +52,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs.install(app)
-    for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
+    for module in (health, signals, situations, weather, fiches, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
     app.include_router(workspace.router, include_in_schema=False)
     app.include_router(situation.router, include_in_schema=False)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import any_, func, text
 from sqlmodel import Session, col, select
 
 from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -142,7 +142,7 @@ def problem_errors(problems: list[Problem], file: str | None) -> list[FieldError
     return errors
 
 
-def _in_force(session: Session, now: datetime) -> FichePublication:
+def in_force_publication(session: Session, now: datetime) -> FichePublication:
     """The publication in force; the files are published first when nothing is yet (the seed is the version
     every later one follows)."""
     current = latest_publication(session)
@@ -169,7 +169,7 @@ def create_draft(session: Session, document: Any, *, actor: str, now: datetime) 
     code = document.get("code")
     if not isinstance(code, str) or not _FICHE_CODE.match(code):
         raise InvalidInput([FieldError("code", "pattern", "code de fiche attendu, de la forme FR00 à FR99")])
-    current = _in_force(session, now)
+    current = in_force_publication(session, now)
     book = _checked_book({**current.documents, file_of(code): document}, file_of(code))
     draft = FicheDraft(
         code=code,
@@ -193,7 +193,7 @@ def get_draft(session: Session, draft_id: str) -> FicheDraft:
 
 def draft_books(session: Session, draft: FicheDraft, *, now: datetime) -> tuple[FicheBook, FicheBook]:
     """The book in force and the same with the draft in place of its fiche (for the impact)."""
-    current = _in_force(session, now)
+    current = in_force_publication(session, now)
     after = _checked_book({**current.documents, file_of(draft.code): draft.document}, file_of(draft.code))
     return load_documents(current.documents), after
 
@@ -206,7 +206,7 @@ def publish_draft(session: Session, draft_id: str, *, actor: str, now: datetime,
         raise NotFound("brouillon introuvable")
     if draft.published_at is not None:
         raise Conflict(f"brouillon déjà publié (publication {draft.publication_id})")
-    current = _in_force(session, now)
+    current = in_force_publication(session, now)
     in_force = current.versions.get(draft.code)
     if in_force != draft.base_version:
         raise Conflict(
@@ -226,7 +226,7 @@ def publish_draft(session: Session, draft_id: str, *, actor: str, now: datetime,
 def rollback_fiche(session: Session, code: str, to: str, *, actor: str, now: datetime, reason: str) -> FichePublication:
     """Publish again an earlier version of one fiche, the rest of the book as in force."""
     _lock(session)
-    current = _in_force(session, now)
+    current = in_force_publication(session, now)
     if current.versions.get(code) is None:
         raise NotFound(f"fiche inconnue : {code}")
     if current.versions.get(code) == to:
@@ -266,7 +266,7 @@ def fiche_history(session: Session, code: str) -> list[FicheVersion]:
     rows = list(
         session.exec(
             select(FichePublication)
-            .where(col(FichePublication.changed).any(code))  # type: ignore[arg-type]
+            .where(any_(col(FichePublication.changed)) == code)
             .order_by(col(FichePublication.id))
         )
     )

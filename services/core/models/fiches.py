@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from services.core.models._types import id_field, instant, json_field, required_instant, text_list
@@ -31,7 +32,7 @@ class FichePublication(SQLModel, table=True):
     reason: str = Field(default="", max_length=1000)
     draft_id: str | None = Field(default=None, max_length=36)
     # On seed publications, the files as read: a later seed changes only what changed in the files since.
-    seed: dict[str, Any] | None = json_field()
+    seed: dict[str, Any] | None = Field(default=None, sa_type=JSONB(none_as_null=True))  # SQL NULL, not 'null'
 
 
 class FicheDraft(SQLModel, table=True):
