@@ -150,24 +150,35 @@ def compare(
     """How many of `signals` would get another primary fiche, lead, directives or deadlines with `after`."""
     impact = Impact(days=days, signals=len(signals))
     place = _Places(territory_map)
+    # Routing is pure: signals with the same facts, place and plan (many: one adult, no flag) are decided once.
+    decided: dict[tuple[Facts, int | None, WeatherPlan | None], tuple[Decision, Decision, list[str]]] = {}
     for signal in signals:
-        territory, plan = place(signal), weather.at(signal.received_at)
-        old, new = route(signal.facts, before, territory, plan), route(signal.facts, after, territory, plan)
-        differs = [
-            name
-            for name, a, b in (
-                ("primary_fiche", old.primary_fiche, new.primary_fiche),
-                ("lead", old.lead, new.lead),
-                ("directives", old.directives, new.directives),
-                ("deadlines", old.deadlines, new.deadlines),
-            )
-            if a != b
-        ]
+        plan = weather.at(signal.received_at)
+        key = (signal.facts, signal.arrondissement, plan)
+        known = decided.get(key)
+        if known is None:
+            territory = place(signal)
+            old, new = route(signal.facts, before, territory, plan), route(signal.facts, after, territory, plan)
+            known = decided[key] = (old, new, _differences(old, new))
+        old, new, differs = known
         for name in differs:
             impact.changed[name] += 1
         if differs and len(impact.examples) < MAX_EXAMPLES:
             impact.examples.append({"signal_id": signal.id, "before": outcome(old), "after": outcome(new)})
     return impact
+
+
+def _differences(old: Decision, new: Decision) -> list[str]:
+    return [
+        name
+        for name, a, b in (
+            ("primary_fiche", old.primary_fiche, new.primary_fiche),
+            ("lead", old.lead, new.lead),
+            ("directives", old.directives, new.directives),
+            ("deadlines", old.deadlines, new.deadlines),
+        )
+        if a != b
+    ]
 
 
 def draft_impact(
