@@ -24,6 +24,7 @@ from services.api.routers import (
     weather,
 )
 from services.api.web import admin, capture, live, planning, situation, workspace
+from services.api.web import fiches as fiche_pages
 from services.api.web.static_files import static_files
 from services.core.clock import utc_now
 from services.core.procedures import prepare_procedures
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
     app.include_router(live.router, include_in_schema=False)
     app.include_router(planning.router, include_in_schema=False)
     app.include_router(admin.router, include_in_schema=False)
+    app.include_router(fiche_pages.router, include_in_schema=False)
     app.include_router(capture.router, include_in_schema=False)
     app.mount("/static", static_files(), name="static")
     settings = get_settings()

@@ -98,6 +98,22 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark is not None else ""
+    reason = getattr(err, "problem", None) or str(err)
+    return f"YAML invalide{where} : {reason}"
+
+
+def parse_document(text: str) -> Any:
+    """One document written as a file of the directory is (YAML, two equal keys refused); raises ValueError
+    saying where and why, in French."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ValueError(_yaml_problem(err)) from None
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     # Pydantic adds the validator's name to some locations (e.g. "function-after[...]"); people need the path.
     return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
@@ -172,10 +188,7 @@ class _Loader:
             self.problem(name, "", "le fichier n'est pas en UTF-8")
             return None
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark is not None else ""
-            reason = getattr(err, "problem", None) or str(err)
-            self.problem(name, "", f"YAML invalide{where} : {reason}")
+            self.problem(name, "", _yaml_problem(err))
             return None
         if not isinstance(data, dict):
             self.problem(name, "", "le document doit être une table (clé: valeur)")
