@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from services.api.deps import SessionDep, client_address, require_roles
 from services.api.openapi import problems
@@ -38,6 +38,8 @@ async def _editor(principal: Annotated[Principal, Depends(require_roles("admin",
 
 
 Editor = Annotated[Principal, Depends(_editor)]
+FicheCode = Annotated[str, Path(description="Code de la fiche (ex. FR01)")]
+DraftId = Annotated[str, Path(description="Identifiant du brouillon")]
 
 
 @router.get(
@@ -62,7 +64,7 @@ def read_fiches_in_force(session: SessionDep, _: Editor) -> dict[str, Any]:
     response_description="L'historique",
     responses=problems(404),
 )
-def read_fiche_versions(code: str, session: SessionDep, _: Editor) -> dict[str, Any]:
+def read_fiche_versions(code: FicheCode, session: SessionDep, _: Editor) -> dict[str, Any]:
     view = versions_view(session, code[:20], now=utc_now())
     session.commit()  # the seed, if this was the first read of a new database
     return view
@@ -104,7 +106,7 @@ def post_draft(
     responses=problems(404),
 )
 def read_draft_impact(
-    draft_id: str,
+    draft_id: DraftId,
     session: SessionDep,
     principal: Editor,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Nombre de jours à rejouer (90 par défaut)")] = 90,
@@ -126,7 +128,7 @@ def read_draft_impact(
     responses=problems(404, 409),
 )
 def post_publish(
-    draft_id: str,
+    draft_id: DraftId,
     request: Request,
     session: SessionDep,
     principal: Editor,
@@ -152,7 +154,7 @@ def post_publish(
     responses=problems(404, 409),
 )
 def post_rollback(
-    code: str, body: RollbackIn, request: Request, session: SessionDep, principal: Editor
+    code: FicheCode, body: RollbackIn, request: Request, session: SessionDep, principal: Editor
 ) -> dict[str, Any]:
     now = utc_now()
     publication = rollback_fiche(session, code[:20], body.to, actor=principal.actor, now=now, reason=body.reason)
