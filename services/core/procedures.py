@@ -45,6 +45,7 @@ class PublishedBooks:
     def __init__(self) -> None:
         self._books: dict[str, FicheBook] = {}
         self._lock = threading.Lock()
+        self.last: FicheBook | None = None  # the book of this process's last decision: the likely next one
 
     def in_force(self, db: Session | Connection) -> FicheBook:
         latest = db.execute(_LATEST).first()
@@ -60,6 +61,7 @@ class PublishedBooks:
                 while len(self._books) >= _KEEP:
                     self._books.pop(next(iter(self._books)))
                 self._books[latest.fingerprint] = book
+        self.last = book
         return book
 
 
@@ -69,6 +71,12 @@ _published = PublishedBooks()
 def fiches_in_force(db: Session | Connection) -> FicheBook:
     """The book in force as the caller's transaction sees it: pass it to every decision made in it."""
     return _published.in_force(db)
+
+
+def expected_fiches() -> FicheBook:
+    """The book this process decided with last (the files' before any): the one a caller that checks the version
+    in force in its own statement (`signals.intake.accept_signal`) expects, at no cost."""
+    return _published.last or seed_book()
 
 
 def prepare_procedures(now: datetime) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, event, inspect, literal_column, text
 from sqlalchemy.engine import FrozenResult, Result
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
-from sqlalchemy.sql.cache_key import HasCacheKey
+from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, col
 
 from services.core.fiches import FicheBook
@@ -199,6 +199,7 @@ def read_reference_tables_once(session: Session) -> None:
     them (`current_plan`, the recipients of an alert) goes to the database once per session, then is answered
     from memory. Reads with FOR UPDATE are never answered from memory."""
     reference = {inspect(Structure), inspect(WeatherPlanState)}
+    dialect = session.get_bind().dialect
     answers: dict[Any, FrozenResult[Any]] = {}
 
     @event.listens_for(session, "do_orm_execute")
@@ -207,17 +208,14 @@ def read_reference_tables_once(session: Session) -> None:
             return None
         if state.is_column_load or state.is_relationship_load or any(m not in reference for m in state.all_mappers):
             return None
-        if getattr(state.statement, "_for_update_arg", None) is not None:
-            return None
+        # The statement's SQL and values say what it reads (public API only: compiled, not its private cache key).
         statement = state.statement
-        cache_key = statement._generate_cache_key() if isinstance(statement, HasCacheKey) else None
-        if cache_key is None:
+        if not isinstance(statement, ClauseElement):
             return None
-        key = (
-            cache_key.key,
-            _frozen([p.effective_value for p in cache_key.bindparams]),
-            _frozen(state.parameters or {}),
-        )
+        compiled = statement.compile(dialect=dialect)
+        if "FOR UPDATE" in compiled.string:
+            return None
+        key = (compiled.string, _frozen(list(compiled.params.items())), _frozen(state.parameters or {}))
         if key not in answers:
             answers[key] = state.invoke_statement().freeze()
         return answers[key]()

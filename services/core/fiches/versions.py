@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -294,15 +294,9 @@ def fiche_history(session: Session, code: str) -> list[FicheVersion]:
             )
         )
         previous = document
-    in_force_seen = False
-    newest_first = []
-    for version in reversed(history):  # only the newest row carrying the version in force is "in force"
-        newest_first.append(version if not version.in_force or not in_force_seen else _not_in_force(version))
-        in_force_seen = in_force_seen or version.in_force
+    # A version published again (a rollback) is in force only in its newest row.
+    newest_first: list[FicheVersion] = []
+    for version in reversed(history):
+        shown_in_force = version.in_force and not any(v.in_force for v in newest_first)
+        newest_first.append(replace(version, in_force=shown_in_force))
     return newest_first
-
-
-def _not_in_force(version: FicheVersion) -> FicheVersion:
-    from dataclasses import replace
-
-    return replace(version, in_force=False)
