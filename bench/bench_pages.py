@@ -69,7 +69,7 @@ def timed_app() -> Any:
 def populate(count: int, seed: int) -> None:
     """`count` open situations, opened over the last day by the real routing and placement."""
     from services.core.db import session_scope
-    from services.core.procedures import active_fiches
+    from services.core.procedures import seed_book
     from services.core.territory import default_map
     from services.demo.driver import Driver
     from services.demo.places import grid_points
@@ -80,7 +80,7 @@ def populate(count: int, seed: int) -> None:
     now = datetime.now(UTC)
     opened: set[str] = set()
     with session_scope() as session:
-        driver = Driver(session, active_fiches(), default_map(), sole_writer=True)
+        driver = Driver(session, seed_book(), default_map(), sole_writer=True)
         for index, point in enumerate(points):
             if len(opened) >= count:
                 break

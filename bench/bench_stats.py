@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 
 from services.core.db import make_engine, session_scope, sqlalchemy_url
 from services.core.migrations import upgrade_to_head
-from services.core.procedures import active_fiches
+from services.core.procedures import seed_book
 from services.core.settings import get_settings
 from services.core.stats.figures import semester_report
 from services.core.stats.rollups import roll_day
@@ -52,7 +52,7 @@ def _choice(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
 def load(url: str, count: int, seed: int) -> None:
     """Bulk-load `count` signals of SEMESTER with COPY (signals, situations, events)."""
     rng = random.Random(seed)
-    book = active_fiches()
+    book = seed_book()
     deadlines = {code: book.fiche(code).deadlines for code in book.codes}
     leads = {code: book.fiche(code).lead for code in book.codes}
     start, seconds = SEMESTER.start, (SEMESTER.end - SEMESTER.start).total_seconds()
@@ -125,7 +125,7 @@ def load(url: str, count: int, seed: int) -> None:
 
 def timed(engine: Engine | None, runs: int, **kwargs: Any) -> list[float]:
     laps = []
-    codes = active_fiches().codes
+    codes = seed_book().codes
     for _ in range(runs):
         own = make_engine(get_settings().require_database_url(), 1) if engine is None else engine
         began = time.perf_counter()

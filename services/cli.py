@@ -352,7 +352,7 @@ def demo(
     from sqlalchemy import Engine
 
     from services.core.errors import InvalidInput
-    from services.core.procedures import active_fiches
+    from services.core.procedures import fiches_in_force
     from services.core.stats.semesters import Semester
     from services.core.territory import default_map
     from services.demo.semester import DemoError, run
@@ -362,12 +362,13 @@ def demo(
     except InvalidInput as err:
         typer.echo(err.detail, err=True)
         raise typer.Exit(2) from err
-    fiches, territory_map = active_fiches(), default_map()  # loaded once, before the workers start
+    territory_map = default_map()  # loaded once, before the workers start
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with database_session() as session, Progress(*columns) as progress:
             engine = session.get_bind()
             assert isinstance(engine, Engine)
+            fiches = fiches_in_force(session)  # the book in force: the whole run makes its decisions with it
             task = progress.add_task(f"Semestre {which.code}", total=signals)
             result = run(
                 engine,

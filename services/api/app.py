@@ -12,10 +12,23 @@ from services.api import docs, metrics, openapi, problems
 from services.api.deps import limiters
 from services.api.headers import SecurityHeaders
 from services.api.limits import RequestLimits
-from services.api.routers import access, dashboards, directory, health, pages, signals, situations, stats, weather
+from services.api.routers import (
+    access,
+    dashboards,
+    directory,
+    fiches,
+    health,
+    pages,
+    signals,
+    situations,
+    stats,
+    weather,
+)
 from services.api.web import admin, capture, live, planning, situation, workspace
+from services.api.web import fiches as fiche_pages
 from services.api.web.static_files import static_files
-from services.core.procedures import active_fiches
+from services.core.clock import utc_now
+from services.core.procedures import prepare_procedures
 from services.core.settings import get_settings
 from services.core.territory import default_map
 
@@ -24,7 +37,7 @@ from services.core.territory import default_map
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     get_settings().check_production()
     # Load the procedures and the polygons before the first request: broken fiches stop the start.
-    active_fiches()
+    prepare_procedures(utc_now())
     default_map()
     metrics.serve_metrics_port()
     yield
@@ -43,13 +56,14 @@ def create_app() -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs.install(app)
-    for module in (health, signals, situations, weather, directory, stats, dashboards, access, pages):
+    for module in (health, signals, situations, weather, fiches, directory, stats, dashboards, access, pages):
         app.include_router(module.router)
     app.include_router(workspace.router, include_in_schema=False)
     app.include_router(situation.router, include_in_schema=False)
     app.include_router(live.router, include_in_schema=False)
     app.include_router(planning.router, include_in_schema=False)
     app.include_router(admin.router, include_in_schema=False)
+    app.include_router(fiche_pages.router, include_in_schema=False)
     app.include_router(capture.router, include_in_schema=False)
     app.mount("/static", static_files(), name="static")
     settings = get_settings()

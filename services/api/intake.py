@@ -12,7 +12,7 @@ from services.api.metrics import count_accepted
 from services.core.clock import utc_now
 from services.core.db import get_engine
 from services.core.errors import FieldError, InvalidInput
-from services.core.procedures import active_fiches
+from services.core.procedures import expected_fiches
 from services.core.settings import get_settings
 from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalIn
@@ -57,7 +57,7 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
             payload,
             submitted_by=submitted_by,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=expected_fiches(),
             territory_map=default_map(),
             idempotency_key=key,
             fingerprint=fingerprint,

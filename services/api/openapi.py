@@ -48,6 +48,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "statistiques", "description": "Chiffres semestriels, en JSON ou en CSV."},
     {"name": "annuaire", "description": "Structures alertées et lettres mortes (administrateurs)."},
     {"name": "accès", "description": "Jetons, personnes et journal d'audit (administrateurs)."},
+    {"name": "fiches réflexes", "description": "Versions publiées des fiches, brouillons, impact, publication."},
 ]
 
 PROBLEM_DESCRIPTIONS: dict[int, str] = {

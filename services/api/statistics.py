@@ -12,7 +12,7 @@ from services.core.access import Principal
 from services.core.access.policy import statistics_variant
 from services.core.clock import utc_now
 from services.core.errors import FieldError, InvalidInput
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
@@ -38,5 +38,5 @@ def report_for(session: Session, semester: Semester, sector: str | None, variant
         variant=variant,
         now=utc_now(),
         threshold=get_settings().stats_small_count_threshold,
-        fiche_codes=active_fiches().codes,
+        fiche_codes=fiches_in_force(session).codes,
     )

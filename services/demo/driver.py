@@ -14,17 +14,16 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
-from unittest import mock
 
 from sqlalchemy import Boolean, Connection, event, inspect, literal_column, text
 from sqlalchemy.engine import FrozenResult, Result
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
-from sqlalchemy.sql.cache_key import HasCacheKey
+from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, col
 
 from services.core.fiches import FicheBook
 from services.core.models import Situation, Structure, WeatherPlanState
-from services.core.models import _types as model_types
+from services.core.models._types import ids_from
 from services.core.signals.dispatch import route_signal
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
@@ -200,6 +199,7 @@ def read_reference_tables_once(session: Session) -> None:
     them (`plan_for_routing`, the recipients of an alert) goes to the database once per session, then is answered
     from memory. Reads with FOR UPDATE are never answered from memory."""
     reference = {inspect(Structure), inspect(WeatherPlanState)}
+    dialect = session.get_bind().dialect
     answers: dict[Any, FrozenResult[Any]] = {}
 
     @event.listens_for(session, "do_orm_execute")
@@ -208,17 +208,14 @@ def read_reference_tables_once(session: Session) -> None:
             return None
         if state.is_column_load or state.is_relationship_load or any(m not in reference for m in state.all_mappers):
             return None
-        if getattr(state.statement, "_for_update_arg", None) is not None:
-            return None
+        # The statement's SQL and values say what it reads (public API only: compiled, not its private cache key).
         statement = state.statement
-        cache_key = statement._generate_cache_key() if isinstance(statement, HasCacheKey) else None
-        if cache_key is None:
+        if not isinstance(statement, ClauseElement):
             return None
-        key = (
-            cache_key.key,
-            _frozen([p.effective_value for p in cache_key.bindparams]),
-            _frozen(state.parameters or {}),
-        )
+        compiled = statement.compile(dialect=dialect)
+        if "FOR UPDATE" in compiled.string:
+            return None
+        key = (compiled.string, _frozen(list(compiled.params.items())), _frozen(state.parameters or {}))
         if key not in answers:
             answers[key] = state.invoke_statement().freeze()
         return answers[key]()
@@ -279,9 +276,9 @@ def synchronous_commit_off(session: Session) -> None:
 
 
 class SeededIds:
-    """Stands in for the `uuid` module in the models' id factory (`services.core.models._types.new_id`), so
-    that the rows a step creates get ids derived from the run and the step: the same seed gives the same ids.
-    Outside a step (`key` None: the deadline scan's alerts) ids stay random."""
+    """The source of the models' ids during a run (`services.core.models._types.ids_from`), so that the rows a
+    step creates get ids derived from the run and the step: the same seed gives the same ids. Outside a step
+    (`key` None: the deadline scan's alerts) ids stay random."""
 
     def __init__(self, namespace: uuid.UUID) -> None:
         self.namespace = namespace
@@ -295,17 +292,14 @@ class SeededIds:
         """The id of the n-th row created during step `key` (the signal is the first, its situation the second)."""
         return str(uuid.uuid5(self.namespace, f"{key}/{n}"))
 
-    def uuid4(self) -> uuid.UUID:
+    def next_id(self) -> str:
         if self.key is None:
-            return uuid.uuid4()
+            return str(uuid.uuid4())
         self._n += 1
-        return uuid.uuid5(self.namespace, f"{self.key}/{self._n}")
+        return str(uuid.uuid5(self.namespace, f"{self.key}/{self._n}"))
 
     @contextmanager
-    def installed(self) -> Iterator[bool]:
-        """Yields whether the ids are really seeded (False if the models no longer make ids this way)."""
-        with mock.patch.object(model_types, "uuid", self):
-            self.step("probe")
-            seeded = model_types.new_id() == self.id_for("probe")
-            self.step(None)
-            yield seeded
+    def installed(self) -> Iterator[None]:
+        """Inside: the ids of new rows come from this run."""
+        with ids_from(self.next_id):
+            yield

@@ -132,10 +132,11 @@ def _fresh_connections_after_fork(**_: Any) -> None:
 def _load_before_fork(**_: Any) -> None:
     """Load the procedures, the polygons and the database driver once, before the pool forks: each process's
     first tasks are then as quick as the others (broken fiches stop the worker here, at its start)."""
+    from services.core.clock import utc_now
     from services.core.db import get_engine
-    from services.core.procedures import active_fiches
+    from services.core.procedures import prepare_procedures
     from services.core.territory import default_map
 
-    active_fiches()
-    default_map()
     get_engine()
+    prepare_procedures(utc_now())
+    default_map()

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.core.alerts.delivery import Attempt, DeliveryError, Transport, attempt_delivery
 from services.core.clock import utc_now
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.settings import Settings, get_settings
 from services.core.signals.dispatch import RoutingOutcome, route_signal
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
@@ -32,7 +32,7 @@ def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) 
             session,
             signal_id,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
             outbox_id=outbox_id,
         )

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from services.api.app import create_app
 from services.core.access.tokens import create_token
 from services.core.db import get_engine, session_scope
-from services.core.procedures import active_fiches
+from services.core.procedures import seed_book
 from services.core.territory import default_map
 from services.demo.driver import Driver
 from services.demo.places import grid_points
@@ -58,7 +58,7 @@ def secret() -> str:
     start = datetime.fromisoformat("2026-01-05T09:00:00+01:00")
     places = iter(grid_points(13) + grid_points(11) + grid_points(19))
     with session_scope() as session:
-        d = Driver(session, active_fiches(), default_map())
+        d = Driver(session, seed_book(), default_map())
         for n in range(24):
             when = start + timedelta(days=6 * n, minutes=37 * n)
             people = {"adults": 1 + n % 2, "children": n % 3}

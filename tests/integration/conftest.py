@@ -38,6 +38,8 @@ TABLES = (
     "structures",
     "deliveries",
     "stats_daily",
+    "fiche_publications",
+    "fiche_drafts",
 )
 
 

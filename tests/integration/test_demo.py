@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from services.cli import app
 from services.core.alerts.directory import seed_directory
 from services.core.db import get_engine, session_scope
-from services.core.procedures import active_fiches
+from services.core.procedures import seed_book
 from services.core.situations.actions import OUTCOMES
 from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
@@ -39,7 +39,7 @@ def fill(count: int, seed: int, workers: int, force: bool = False) -> DemoResult
         count=count,
         seed=seed,
         now=NOW,
-        fiches=active_fiches(),
+        fiches=seed_book(),
         territory_map=default_map(),
         workers=workers,
         force=force,
@@ -59,7 +59,7 @@ def rows(sql: str) -> list[tuple[Any, ...]]:
 def figures() -> dict[str, Any]:
     with session_scope() as session:
         return semester_report(
-            session, S1, sector=None, variant="internal", now=NOW, threshold=5, fiche_codes=active_fiches().codes
+            session, S1, sector=None, variant="internal", now=NOW, threshold=5, fiche_codes=seed_book().codes
         )
 
 
@@ -166,7 +166,7 @@ def reachable_directory() -> None:
 def real_situation(when: datetime) -> tuple[str, str]:
     """A signal and its situation written as the API and the workers would (not by the demo): (signal, situation)."""
     with session_scope() as session:
-        driver = Driver(session, active_fiches(), default_map(), actor="maraude-18")
+        driver = Driver(session, seed_book(), default_map(), actor="maraude-18")
         signal_id, situation_id = driver.signal(when, point=(48.8925, 2.3444), people={"adults": 2, "children": 1})
         session.commit()
     assert situation_id is not None
@@ -222,7 +222,7 @@ def test_a_database_with_real_signals_is_refused_unless_forced_and_the_purge_lea
         "AND NOT ('manual' = ANY (escalation_reasons)) ORDER BY id LIMIT 1"
     )[0][0]
     with session_scope() as session:
-        Driver(session, active_fiches(), default_map(), actor="mus").escalate(demo_situation, NOW)
+        Driver(session, seed_book(), default_map(), actor="mus").escalate(demo_situation, NOW)
         session.commit()
     assert rows(f"SELECT count(*) FROM deliveries WHERE NOT demo AND situation_id = '{demo_situation}'")[0][0] > 0
     assert rows("SELECT count(*) FROM stats_daily")[0][0] > 0

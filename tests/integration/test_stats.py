@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from services.core.db import session_scope
 from services.core.models import DailyRollup
-from services.core.procedures import active_fiches
+from services.core.procedures import seed_book
 from services.core.stats.export import from_csv, lines
 from services.core.stats.figures import semester_report
 from services.core.stats.rollups import days_to_roll, roll_day
@@ -44,7 +44,7 @@ def dataset() -> dict[str, str]:
     """The situations by name (see each line for what happens to it)."""
     p13, p5, p3 = iter(grid_points(13)), iter(grid_points(5)), iter(grid_points(3))
     with session_scope() as session:
-        d = Driver(session, active_fiches(), default_map())
+        d = Driver(session, seed_book(), default_map())
         ids: dict[str, str] = {}
 
         def opened(name: str, when: datetime, **kwargs: Any) -> str:
@@ -94,7 +94,7 @@ def report(semester: Semester, sector: str | None = None, variant: str = "intern
             variant=variant,
             now=now,
             threshold=5,
-            fiche_codes=active_fiches().codes,
+            fiche_codes=seed_book().codes,
         )
 
 
@@ -110,7 +110,7 @@ def test_first_semester_for_all_paris(dataset: dict[str, str]) -> None:
     assert nonzero(figures["by_source"]) == {"maraude": 2, "riverain": 1, "mairie": 1, "police": 1, "partenaire": 1}
     assert figures["situations_opened"] == 4
     assert nonzero(figures["by_fiche"]) == {"FR01": 2, "FR00": 1, "FR03": 1}
-    assert set(figures["by_fiche"]) == set(active_fiches().codes)
+    assert set(figures["by_fiche"]) == set(seed_book().codes)
     assert nonzero(figures["by_sector"]) == {"paris-13": 3, "paris-05": 1}
     assert len(figures["by_sector"]) == 17
     assert figures["situations_resolved"] == 3
@@ -197,7 +197,7 @@ def test_past_semesters_are_frozen(dataset: dict[str, str]) -> None:
             roll_day(session, day, later)
         session.commit()
     with session_scope() as session:  # a late change to a situation opened in S1 (a correction)
-        d = Driver(session, active_fiches(), default_map())
+        d = Driver(session, seed_book(), default_map())
         d.contact(dataset["f"], t("2026-11-01T11:00:00+01:00"))
         d.resolve(dataset["f"], t("2026-11-01T11:30:00+01:00"), "left_area")
         session.commit()

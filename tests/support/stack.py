@@ -126,9 +126,9 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         cli = [sys.executable, "-m", "services.cli"]
-        return self._spawn("worker", [*cli, "worker", "--concurrency", "1"])
+        return self._spawn(name, [*cli, "worker", "--concurrency", "1"])
 
     def start_relay(self) -> None:
         self._spawn("relay", [sys.executable, "-m", "services.cli", "relay"])

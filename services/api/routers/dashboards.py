@@ -14,6 +14,7 @@ from services.api.statistics import STATISTICS_READERS, Variant, checked_scope, 
 from services.api.web.dashboard import CONTENT_SECURITY_POLICY, render_dashboard
 from services.core.access import Principal
 from services.core.clock import utc_now
+from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.stats.export import to_csv
 from services.core.stats.pdf import PdfUnavailable, html_to_pdf
@@ -62,6 +63,7 @@ def dashboard(
         principal=principal,
         generated_at=utc_now(),
         csrf_token=getattr(request.state, "csrf_token", ""),
+        book=fiches_in_force(session),
     )
     if kind == "pdf":
         settings = get_settings()

@@ -25,7 +25,7 @@ from services.core.clock import utc_now
 from services.core.errors import Forbidden, NotFound
 from services.core.models import Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.signals.dispatch import assign_signal
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import list_out_of_territory, signal_view
@@ -117,7 +117,7 @@ def assign(
             body.arrondissement,
             actor=principal.actor,
             now=now,
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
         )
         signal = session.get(Signal, signal_id)

@@ -28,7 +28,7 @@ from services.core.errors import FieldError, Forbidden, InvalidInput
 from services.core.leads import LEAD_MUS
 from services.core.models import Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
@@ -283,7 +283,7 @@ def requalify(
             remove_flags=body.remove_flags,
             actor=principal.actor,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
             weather=plan_for_routing(session),
         ),
@@ -314,7 +314,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             target,
             actor=principal.actor,
             now=utc_now(),
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
         )
         # The target changed too (signals, facts, deadlines): its audit trail says so.

@@ -15,7 +15,7 @@ from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, count_text, 
 from services.core.access import Principal
 from services.core.access.policy import statistics_sectors, statistics_variants
 from services.core.deadlines import DEADLINE_LABELS
-from services.core.procedures import active_fiches
+from services.core.fiches import FicheBook
 from services.core.stats.charts import HIDDEN_FILL, PALETTE, bars, classes, fill, paris_map
 from services.core.stats.semesters import PARIS, Semester
 from services.core.territory import SECTORS, default_map
@@ -281,8 +281,8 @@ def render_dashboard(
     principal: Principal,
     generated_at: datetime,
     csrf_token: str = "",
+    book: FicheBook,
 ) -> str:
-    book = active_fiches()
     fiche_labels = {code: book.label(code) for code in book.codes}
     allowed = statistics_sectors(principal, default_map().zones)
     choices = [None, *SECTORS] if allowed is None else [s for s in SECTORS if s in allowed]

@@ -34,9 +34,10 @@ from services.core.access import Principal
 from services.core.access.policy import can_see_situation, readable_queue
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.fiches import FicheBook
 from services.core.leads import LEAD_MUS
 from services.core.models import Situation
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
 from services.core.situations.status import OPEN_STATUSES, status_label
@@ -65,10 +66,9 @@ class Change:
         return s.status in OPEN_STATUSES and (s.lead == lead or (lead == LEAD_MUS and s.escalation_level > 0))
 
 
-def describe(situation: Situation, event_id: int) -> Change:
+def describe(situation: Situation, event_id: int, fiches: FicheBook) -> Change:
     now = utc_now()
     item = queue_item(situation, now)
-    fiches = active_fiches()
     item["fiche_label"] = fiches.label(situation.primary_fiche) if situation.primary_fiche in fiches else ""
     item["status_label"] = status_label(situation.status)
     item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
@@ -217,13 +217,15 @@ def _end_streams_on_stop(center: Hub, loop: asyncio.AbstractEventLoop) -> None:
 
 def _read(ids: set[str]) -> list[Change]:
     with session_scope() as session:
-        return [describe(situation, last) for situation, last in read_changed(session, ids)]
+        fiches = fiches_in_force(session)
+        return [describe(situation, last, fiches) for situation, last in read_changed(session, ids)]
 
 
 def _read_since(event_id: int) -> list[Change] | None:
     with session_scope() as session:
         rows = changed_since(session, event_id)
-        return None if rows is None else [describe(situation, last) for situation, last in rows]
+        fiches = fiches_in_force(session)
+        return None if rows is None else [describe(situation, last, fiches) for situation, last in rows]
 
 
 def _known_ids(lead: str) -> set[str]:

@@ -90,12 +90,14 @@ def nav(principal: Principal | None) -> list[NavLink]:
         links.append(NavLink(f"/carte/{first}", "Carte"))
         if principal.is_mus:
             links.append(NavLink("/meteo", "Plan météo"))
+            links.append(NavLink("/admin/fiches", "Fiches réflexes"))
         links.append(NavLink("/signaler", "Signaler"))
     elif principal.role == "admin":
         links += [
             NavLink("/admin", "Administration"),
             NavLink("/file/mus", "File MUS"),
             NavLink("/meteo", "Plan météo"),
+            NavLink("/admin/fiches", "Fiches réflexes"),
         ]
     if principal.role in ("analyst", "admin") or principal.is_mus:
         links.append(NavLink(f"/dashboards/{Semester.of(utc_now()).code}", "Tableau de bord"))

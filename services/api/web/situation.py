@@ -46,8 +46,9 @@ from services.core.clock import utc_now
 from services.core.deadlines import DEADLINE_KINDS, DEADLINE_LABELS
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS
+from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Signal, Situation, Structure
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.retention import without_free_text
 from services.core.situations import actions
 from services.core.situations.checklist import checklist, tick
@@ -210,8 +211,7 @@ def _signals(session: Session, situation: Situation, personal: bool) -> list[dic
     ]
 
 
-def _fiche_label(code: str) -> str:
-    book = active_fiches()
+def _fiche_label(code: str, book: FicheBook) -> str:
     return f"{code} — {book.label(code)}" if code in book else code
 
 
@@ -243,14 +243,14 @@ def situation_page(
     if personal:
         audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
         session.commit()
-    book = active_fiches()
+    book = fiches_in_force(session)
     events = list(session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))))
     may_act = can_act_on_situation(principal, situation)
     allowed = {action for action in actions.ALLOWED_FROM if may_act and actions.can_do(action, situation.status)}
     fiches = [
         {
             "code": entry.get("code"),
-            "label": _fiche_label(entry.get("code", "")),
+            "label": _fiche_label(entry.get("code", ""), book),
             "primary": entry.get("code") == situation.primary_fiche,
             "because": entry.get("because", []),
         }
@@ -262,7 +262,7 @@ def situation_page(
         candidates = [
             {
                 "id": other.id,
-                "label": _fiche_label(other.primary_fiche),
+                "label": _fiche_label(other.primary_fiche, book),
                 "sector": other.sector,
                 "status": status_label(other.status),
                 "signals": other.signal_count,
@@ -389,7 +389,7 @@ def _change(
             remove_flags=body.remove_flags,
             actor=actor,
             now=now,
-            fiches=active_fiches(),
+            fiches=fiches_in_force(session),
             territory_map=default_map(),
             weather=plan_for_routing(session),
         )
@@ -398,7 +398,7 @@ def _change(
         done = _one(form, "done") == "1"
 
         def tick_item(s: Situation) -> None:
-            tick(session, s, item=item, done=done, actor=actor, now=now, book=active_fiches())
+            tick(session, s, item=item, done=done, actor=actor, now=now, book=fiches_in_force(session))
 
         return tick_item
     raise PageRefusal(404, "action inconnue")
@@ -413,7 +413,13 @@ def _merge(session: Session, request: Request, principal: Principal, situation_i
         raise InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
     now = utc_now()
     actions.merge(
-        session, source, target, actor=principal.actor, now=now, fiches=active_fiches(), territory_map=default_map()
+        session,
+        source,
+        target,
+        actor=principal.actor,
+        now=now,
+        fiches=fiches_in_force(session),
+        territory_map=default_map(),
     )
     client = client_address(request)
     audit(

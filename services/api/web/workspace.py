@@ -19,7 +19,7 @@ from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
 from services.core.leads import LEAD_MUS
 from services.core.paging import MAX_PAGE
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.situations.live import high_water
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, list_situations
@@ -66,7 +66,7 @@ def queue_rows(
     )
     now = utc_now()
     page = list_situations(session, where, now=now, limit=min(limit, MAX_PAGE), cursor=cursor)
-    fiches = active_fiches()
+    fiches = fiches_in_force(session)
     for item in page["items"]:
         code = item["primary_fiche"]
         item["fiche_label"] = fiches.label(code) if code in fiches else code
@@ -93,7 +93,7 @@ def queue_page(
 ) -> Response:
     checked_lead(principal, lead)
     status = statut if statut in OPEN_STATUSES else None
-    fiches = active_fiches()
+    fiches = fiches_in_force(session)
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}

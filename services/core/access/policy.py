@@ -155,3 +155,14 @@ def may_read_personal_data(principal: Principal, situation: Situation | None, *,
     if principal.role != "coordinator" or situation is None:
         return False
     return principal.is_mus or situation.lead in principal.leads
+
+
+def can_change_fiches(principal: Principal) -> bool:
+    """The fiches réflexes (read the versions, draft, publish, roll back): admins and the MUS, who write the
+    boîte à outils with the SIAO."""
+    return principal.role == "admin" or principal.is_mus
+
+
+def may_see_impact_examples(principal: Principal) -> bool:
+    """Which signals a draft would change: for readers of personal data (the MUS reads every situation's)."""
+    return principal.is_mus

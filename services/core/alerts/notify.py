@@ -18,28 +18,29 @@ from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import partner_code
 from services.core.deadlines import DEADLINE_KINDS
+from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Situation, Structure
 from services.core.outbox import DELIVER_ALERT, QUEUE_NOTIFICATIONS, enqueue
-from services.core.procedures import active_fiches
+from services.core.procedures import fiches_in_force
 from services.core.timefmt import rfc3339
 
 CHANNELS: tuple[str, ...] = ("webhook", "email")
 
 
-def fiche_label(code: str) -> str:
+def fiche_label(code: str, fiches: FicheBook) -> str:
     try:
-        return active_fiches().label(code)
+        return fiches.label(code)
     except KeyError:
         return code
 
 
-def situation_summary(situation: Situation) -> dict[str, Any]:
+def situation_summary(situation: Situation, fiches: FicheBook) -> dict[str, Any]:
     """The situation as an alert shows it: no personal data."""
     return {
         "id": situation.id,
         "status": situation.status,
         "primary_fiche": situation.primary_fiche,
-        "fiche_label": fiche_label(situation.primary_fiche),
+        "fiche_label": fiche_label(situation.primary_fiche, fiches),
         "sector": situation.sector,
         "lead": situation.lead,
         "deadlines": {kind: rfc3339(getattr(situation, f"{kind}_due")) for kind in DEADLINE_KINDS},
@@ -48,7 +49,13 @@ def situation_summary(situation: Situation) -> dict[str, Any]:
 
 
 def alert_payload(
-    situation: Situation, event: Event, *, recipient: str, role: str, details: dict[str, Any] | None = None
+    situation: Situation,
+    event: Event,
+    *,
+    recipient: str,
+    role: str,
+    fiches: FicheBook,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": f"situation.{event.type}",
@@ -56,7 +63,7 @@ def alert_payload(
         "at": rfc3339(event.at),
         "recipient": recipient,
         "role": role,  # lead, partner or mus: why this structure receives it
-        "situation": situation_summary(situation),
+        "situation": situation_summary(situation, fiches),
         "details": details or {},
         "link": f"/v1/situations/{situation.id}",
     }
@@ -103,9 +110,11 @@ def notify(
     session.flush()  # the event's id is the deliveries' key
     assert event.id is not None
     written: list[Delivery] = []
+    # The labels of the book in force in this transaction: the one the event's decision was made with.
+    fiches = fiches_in_force(session)
     for structure, channels in reachable:
         payload = alert_payload(
-            situation, event, recipient=structure.code, role=wanted[structure.code], details=details
+            situation, event, recipient=structure.code, role=wanted[structure.code], fiches=fiches, details=details
         )
         for channel in channels:
             delivery = Delivery(

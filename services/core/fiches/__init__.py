@@ -9,7 +9,14 @@ from __future__ import annotations
 from services.core.fiches.book import Fiche, FicheBook, Modifier, OutOfTerritory
 from services.core.fiches.conditions import Because, Condition, compile_condition
 from services.core.fiches.durations import format_duration, parse_duration
-from services.core.fiches.loader import check_fiches, content_hash, effective_version, load_fiches
+from services.core.fiches.loader import (
+    check_fiches,
+    content_hash,
+    effective_version,
+    load_documents,
+    load_fiches,
+    read_fiches,
+)
 from services.core.fiches.problems import FichesInvalid, Problem
 from services.core.fiches.vocabulary import (
     COUNT_FIELDS,
@@ -40,6 +47,8 @@ __all__ = [
     "content_hash",
     "effective_version",
     "format_duration",
+    "load_documents",
     "load_fiches",
     "parse_duration",
+    "read_fiches",
 ]

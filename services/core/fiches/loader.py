@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -46,7 +47,24 @@ def check_fiches(directory: Path) -> list[Problem]:
 
 def load_fiches(directory: Path) -> FicheBook:
     """The fiches of `directory`; raises FichesInvalid listing every problem found."""
+    return read_fiches(directory)[0]
+
+
+def read_fiches(directory: Path) -> tuple[FicheBook, dict[str, Any]]:
+    """The fiches of `directory` and its parsed documents (file name → document), the seed of the published
+    versions; raises FichesInvalid listing every problem found."""
     loader = _Loader(directory)
+    book = loader.load()
+    if loader.problems or book is None:
+        raise FichesInvalid(sorted(set(loader.problems)))
+    return book, dict(loader.raw)
+
+
+def load_documents(documents: Mapping[str, Any]) -> FicheBook:
+    """The book made of parsed documents (file name → document, as `read_fiches` gives them and the database
+    keeps them): the same checks as a directory's, so a draft is refused for what `urgence fiches check` would
+    refuse in a file. Raises FichesInvalid listing every problem found."""
+    loader = _Loader(Path("."), documents=documents)
     book = loader.load()
     if loader.problems or book is None:
         raise FichesInvalid(sorted(set(loader.problems)))
@@ -81,6 +99,22 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark is not None else ""
+    reason = getattr(err, "problem", None) or str(err)
+    return f"YAML invalide{where} : {reason}"
+
+
+def parse_document(text: str) -> Any:
+    """One document written as a file of the directory is (YAML, two equal keys refused); raises ValueError
+    saying where and why, in French."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ValueError(_yaml_problem(err)) from None
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     # Pydantic adds the validator's name to some locations (e.g. "function-after[...]"); people need the path.
     return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
@@ -95,8 +129,10 @@ def _message(error: Any) -> str:
 
 
 class _Loader:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, documents: Mapping[str, Any] | None = None) -> None:
         self.directory = directory
+        # Already parsed documents stand in for the directory's files (published versions, drafts).
+        self.documents = documents
         self.problems: list[Problem] = []
         self.raw: dict[str, Any] = {}  # file name → parsed document, for the fingerprint
         # Fiche files present, valid or not: a broken FR07.yaml is reported once, not again as "unknown FR07".
@@ -105,12 +141,19 @@ class _Loader:
     def problem(self, file: str, field: str, message: str) -> None:
         self.problems.append(Problem(file, field, message))
 
+    def names(self) -> list[str]:
+        if self.documents is not None:
+            return sorted(name for name in self.documents if name.endswith(".yaml"))
+        return [path.name for path in sorted(self.directory.glob("*.yaml"))]
+
     def load(self) -> FicheBook | None:
-        if not self.directory.is_dir():
+        if self.documents is None and not self.directory.is_dir():
             self.problem(str(self.directory), "", "dossier des fiches introuvable")
             return None
-        for stray in sorted(self.directory.glob("*.yml")):
-            self.problem(stray.name, "", "extension .yml : nommer le fichier en .yaml")
+        strays = sorted(self.documents) if self.documents is not None else [p.name for p in self.directory.glob("*")]
+        for stray in strays:
+            if stray.endswith(".yml"):
+                self.problem(stray, "", "extension .yml : nommer le fichier en .yaml")
         fiches = self.load_fiches()
         precedence = self.parse(PRECEDENCE_FILE, PrecedenceModel)
         modifiers = self.load_modifiers()
@@ -134,6 +177,8 @@ class _Loader:
         )
 
     def read(self, name: str) -> dict[str, Any] | None:
+        if self.documents is not None:
+            return self.take(name)
         path = self.directory / name
         if not path.is_file():
             self.problem(name, "", "fichier manquant")
@@ -144,10 +189,18 @@ class _Loader:
             self.problem(name, "", "le fichier n'est pas en UTF-8")
             return None
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark is not None else ""
-            reason = getattr(err, "problem", None) or str(err)
-            self.problem(name, "", f"YAML invalide{where} : {reason}")
+            self.problem(name, "", _yaml_problem(err))
+            return None
+        if not isinstance(data, dict):
+            self.problem(name, "", "le document doit être une table (clé: valeur)")
+            return None
+        self.raw[name] = data
+        return data
+
+    def take(self, name: str) -> dict[str, Any] | None:
+        data = self.documents.get(name) if self.documents is not None else None
+        if name not in (self.documents or {}):
+            self.problem(name, "", "fichier manquant")
             return None
         if not isinstance(data, dict):
             self.problem(name, "", "le document doit être une table (clé: valeur)")
@@ -176,24 +229,25 @@ class _Loader:
     def load_fiches(self) -> dict[str, Fiche]:
         fiches: dict[str, Fiche] = {}
         owners: dict[str, str] = {}
-        for path in sorted(self.directory.glob("*.yaml")):
-            if path.name in NOT_FICHES:
+        for name in self.names():
+            if name in NOT_FICHES:
                 continue
-            if _CODE.match(path.stem):
-                self.present.add(path.stem)
-            data = self.read(path.name)
-            model = self.parse(path.name, FicheModel, data) if data is not None else None
+            stem = name.removesuffix(".yaml")
+            if _CODE.match(stem):
+                self.present.add(stem)
+            data = self.read(name)
+            model = self.parse(name, FicheModel, data) if data is not None else None
             if model is None or data is None:
                 continue
             if model.code in owners:
-                self.problem(path.name, "code", f"code en double : {model.code} est déjà dans {owners[model.code]}")
-                self.present.discard(path.stem)  # a copy, not a fiche of its own: its problem says enough
+                self.problem(name, "code", f"code en double : {model.code} est déjà dans {owners[model.code]}")
+                self.present.discard(stem)  # a copy, not a fiche of its own: its problem says enough
                 continue
-            owners[model.code] = path.name
-            if path.stem != model.code:
-                self.problem(path.name, "code", f"le fichier de la fiche {model.code} doit s'appeler {model.code}.yaml")
+            owners[model.code] = name
+            if stem != model.code:
+                self.problem(name, "code", f"le fichier de la fiche {model.code} doit s'appeler {model.code}.yaml")
                 continue
-            fiche = self.build_fiche(path.name, model, data)
+            fiche = self.build_fiche(name, model, data)
             if fiche is not None:
                 fiches[model.code] = fiche
         return fiches

@@ -2,6 +2,7 @@
 
 from services.core.models.access import ApiToken, AuditEntry, User, WebSession
 from services.core.models.alerts import Delivery, Structure
+from services.core.models.fiches import FicheDraft, FichePublication
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
 from services.core.models.situations import Event, Situation, WeatherPlanState
@@ -14,6 +15,8 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Event",
+    "FicheDraft",
+    "FichePublication",
     "IdempotencyKey",
     "OutboxMessage",
     "Signal",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +14,27 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
 
-def new_id() -> str:
+def random_id() -> str:
     return str(uuid.uuid4())
+
+
+# Where the ids of new rows come from, in this context (thread, task): random unless a caller passes its own
+# source (the demo derives them from its seed, so that the same seed gives the same rows).
+_ID_SOURCE: ContextVar[Callable[[], str]] = ContextVar("urgence_id_source", default=random_id)
+
+
+def new_id() -> str:
+    return _ID_SOURCE.get()()
+
+
+@contextmanager
+def ids_from(source: Callable[[], str]) -> Iterator[None]:
+    """Inside: every new row's id comes from `source`."""
+    token = _ID_SOURCE.set(source)
+    try:
+        yield
+    finally:
+        _ID_SOURCE.reset(token)
 
 
 def id_field() -> Any:
@@ -37,4 +59,4 @@ def text_list() -> Any:
     return Field(default_factory=list, sa_type=ARRAY(Text), nullable=False)
 
 
-__all__ = ["datetime", "id_field", "instant", "json_field", "new_id", "required_instant", "text_list"]
+__all__ = ["datetime", "id_field", "ids_from", "instant", "json_field", "new_id", "required_instant", "text_list"]

@@ -18,9 +18,10 @@ from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
 from services.core.instants import instant_errors
-from services.core.models import IdempotencyKey, Signal, WeatherPlanState
+from services.core.models import FichePublication, IdempotencyKey, Signal, WeatherPlanState
 from services.core.models._types import new_id
 from services.core.outbox import QUEUE_ROUTING, ROUTE_SIGNAL, enqueue_statement
+from services.core.procedures import fiches_in_force
 from services.core.routing import route
 from services.core.signals.schemas import SignalIn
 from services.core.territory import Territory, TerritoryMap
@@ -81,6 +82,9 @@ def _write_statement() -> TextClause:
     insert_signal = f"INSERT INTO {Signal.__tablename__} ({columns}) VALUES ({values})"
     plan = f"FROM {WeatherPlanState.__tablename__} WHERE id = 1"
     also_select = f"(SELECT kind {plan}) AS plan_kind, (SELECT level {plan}) AS plan_level"
+    # The version of the fiches in force, checked for this decision in the same trip (`procedures.py`).
+    book = f"(SELECT fingerprint FROM {FichePublication.__tablename__} ORDER BY id DESC LIMIT 1) AS book"
+    also_select = f"{also_select}, {book}"
     return enqueue_statement(insert_signal, also_select=also_select).bindparams(
         bindparam("people", type_=JSONB),
         bindparam("flags", type_=ARRAY(Text)),
@@ -125,7 +129,9 @@ def accept_signal(
     fingerprint: str | None = None,
 ) -> Accepted:
     """Store a signal for routing, in the caller's transaction (a Connection: this is the hot path, and nothing
-    here needs the ORM's unit of work)."""
+    here needs the ORM's unit of work). `fiches` is the book the caller expects to be in force (the last one it
+    used): the statement that writes the signal also reads the version in force, and another book is taken when
+    they differ, so the directives always follow the publication in force."""
     if idempotency_key is not None:
         stored = _claim_key(connection, submitted_by, idempotency_key, fingerprint or "")
         if stored is not None:
@@ -160,8 +166,10 @@ def accept_signal(
         },
     ).one()
     weather = None if written.plan_kind is None else WeatherPlan(kind=written.plan_kind, level=written.plan_level)
+    # `fiches` is the book the caller expects; the statement said which one is in force.
+    book = fiches if written.book == fiches.fingerprint else fiches_in_force(connection)
     # Directives never wait for a worker: the same engine, on the same inputs, runs here first.
-    decision = route(payload.facts(), fiches, locate(territory_map, payload), weather)
+    decision = route(payload.facts(), book, locate(territory_map, payload), weather)
     response = {
         "id": signal_id,
         "status": "received",
