@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ from tests.support.stack import free_port, kill_group  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 SERVER = os.environ.get("URGENCE_BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
+DATABASE_PORT = int(SERVER.rsplit(":", 1)[1]) if SERVER.rsplit(":", 1)[1].isdigit() else 5432
 STREAM_LEAD = "eps:paris-13"
 FLAGS = ("pregnant", "disability", "drug_use", "animals", "psychiatric_distress", "hospital_exit", "care_leaver")
 
@@ -72,20 +74,29 @@ def populate(count: int, seed: int) -> None:
     from services.core.procedures import active_fiches
     from services.core.territory import default_map
     from services.demo.driver import Driver
-    from services.demo.places import grid_points
+    from services.demo.places import METRES_PER_DEGREE_LAT, grid_points
 
     rng = random.Random(seed)
-    points = [p for n in range(1, 21) for p in grid_points(n, spacing_metres=110.0)]
+    # Two households never join when one has children and the other not, and two of the same kind never join
+    # more than 150 m apart: each kind gets its own grid over all of Paris, 160 m apart (≈ 4 000 points each).
+    # The second grid is shifted by half a step, so both kinds spread evenly.
+    spacing = 160.0
+    shift_lat = spacing / 2 / METRES_PER_DEGREE_LAT
+    without = [(p, False) for n in range(1, 21) for p in grid_points(n, spacing_metres=spacing)]
+    with_children = [
+        ((lat + shift_lat, lon), True) for n in range(1, 21) for lat, lon in grid_points(n, spacing_metres=spacing)
+    ]
+    points = without + with_children
     rng.shuffle(points)
     now = datetime.now(UTC)
     opened: set[str] = set()
     with session_scope() as session:
         driver = Driver(session, active_fiches(), default_map(), sole_writer=True)
-        for index, point in enumerate(points):
+        for index, (point, children) in enumerate(points):
             if len(opened) >= count:
                 break
             when = now - timedelta(minutes=rng.uniform(1, 22 * 60))
-            people = {"adults": rng.choice((1, 1, 1, 2)), "children": rng.choice((0, 0, 0, 1, 2, 3))}
+            people = {"adults": rng.choice((1, 1, 1, 2)), "children": rng.choice((1, 2, 3)) if children else 0}
             flags = [rng.choice(FLAGS)] if rng.random() < 0.3 else []
             _, situation = driver.signal(when, source="maraude", people=people, flags=flags, point=point)
             if situation is None or situation in opened:  # out of Paris, or joined a situation already open
@@ -127,7 +138,16 @@ def server_times(base: str, headers: dict[str, str], path: str, runs: int) -> li
     return times
 
 
-async def stream_latencies(base: str, headers: dict[str, str], streams: int, signals: int) -> list[float]:
+def usage(process: psutil.Process) -> tuple[float, float, int]:
+    """(CPU seconds, resident MiB, database connections) of the API process."""
+    times = process.cpu_times()
+    connections = sum(1 for c in process.net_connections("tcp") if c.raddr and c.raddr.port == DATABASE_PORT)
+    return times.user + times.system, process.memory_info().rss / 2**20, connections
+
+
+async def stream_latencies(
+    base: str, headers: dict[str, str], streams: int, signals: int, api: psutil.Process
+) -> list[float]:
     arrivals: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     opened = 0
     ready = asyncio.Event()
@@ -146,9 +166,13 @@ async def stream_latencies(base: str, headers: dict[str, str], streams: int, sig
                         data = json.loads(line[6:])
                         arrivals[number][data["id"]].append(time.monotonic())
 
+        idle = usage(api)
+        opening = time.monotonic()
         tasks = [asyncio.create_task(listen(n)) for n in range(streams)]
-        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.wait_for(ready.wait(), 120)
+        print(f"{streams} flux ouverts en {time.monotonic() - opening:.1f} s")
         await asyncio.sleep(1)
+        held = usage(api)
         from services.demo.places import grid_points
 
         points = list(grid_points(13, spacing_metres=170.0))
@@ -168,8 +192,15 @@ async def stream_latencies(base: str, headers: dict[str, str], streams: int, sig
             sent.append((answer.json()["id"], started))
             await asyncio.sleep(0.5)
         await asyncio.sleep(3)
+        after = usage(api)
         for task in tasks:
             task.cancel()
+        print(
+            f"processus de l'API : {idle[1]:.0f} Mio sans flux, {held[1]:.0f} Mio avec {streams} flux ouverts,"
+            f" {after[1]:.0f} Mio après {signals} signalements ; connexions à la base : {idle[2]} sans flux,"
+            f" {held[2]} flux ouverts ; CPU : {held[0] - idle[0]:.2f} s pour ouvrir les flux,"
+            f" {(after[0] - held[0]) / signals * 1000:.0f} ms par signalement diffusé"
+        )
         situations = {}
         for signal_id, _ in sent:
             situations[signal_id] = (await client.get(f"/v1/signals/{signal_id}")).json()["situation_id"]
@@ -206,11 +237,17 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--signals", type=int, default=30)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--keep", metavar="BASE", help="garder la base BASE (la remplir si elle n'existe pas) d'un passage à l'autre"
+    )
+    parser.add_argument("--pages-only", action="store_true", help="sans les flux")
     args = parser.parse_args()
 
-    name = f"urgence_bench_{uuid.uuid4().hex[:8]}"
+    name = args.keep or f"urgence_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+        fresh = not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if fresh:
+            connection.execute(f'CREATE DATABASE "{name}"')
     workdir = ROOT / "bench" / "results"
     workdir.mkdir(parents=True, exist_ok=True)
     # A private broker: nothing shared with other runs on this machine.
@@ -230,9 +267,10 @@ def main() -> None:
     try:
         processes.append(spawn(broker, env, workdir / "pages-redis.log"))
         subprocess.run([*cli, "migrate"], env=env, check=True, cwd=ROOT)
-        started = time.monotonic()
-        populate(args.situations, seed=1)
-        print(f"remplissage : {time.monotonic() - started:.0f} s")
+        if fresh:
+            started = time.monotonic()
+            populate(args.situations, seed=1)
+            print(f"remplissage : {time.monotonic() - started:.0f} s")
         from services.core.access.tokens import create_token
         from services.core.db import session_scope
 
@@ -259,6 +297,7 @@ def main() -> None:
         processes.append(spawn([*cli, "relay"], env, workdir / "pages-relay.log"))
         processes.append(spawn([*cli, "worker", "--concurrency", "1"], env, workdir / "pages-worker.log"))
         base = f"http://127.0.0.1:{port}"
+        # /health says 503 until every component beats (no scheduler here): any answer means the API is up.
         wait_for(lambda: _answers(f"{base}/health"), timeout=60, what="l'API")
 
         for label, path in (
@@ -273,7 +312,10 @@ def main() -> None:
             times += server_times(base, {**headers}, f"/situations/{chosen}", 20)
         report("/situations/{id}", times)
 
-        latencies = asyncio.run(stream_latencies(base, headers, args.streams, args.signals))
+        if args.pages_only:
+            return
+        api = psutil.Process(processes[1].pid)
+        latencies = asyncio.run(stream_latencies(base, headers, args.streams, args.signals, api))
         print(
             f"signal → {args.streams} flux : {len(latencies)} arrivées, p50 {statistics.median(latencies):.0f} ms, "
             f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
@@ -285,12 +327,13 @@ def main() -> None:
 
         get_engine().dispose()
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not args.keep:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2).status_code in (200, 503)
     except httpx.HTTPError:
         return False
 

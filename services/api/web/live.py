@@ -35,10 +35,11 @@ from services.core.access.policy import can_read_queue, can_see_situation
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.models import OPEN_STATUSES, Situation
+from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
-from services.core.situations.views import SituationFilter, list_situations, queue_item
+from services.core.situations.views import QueueRow, SituationFilter, queue_item, queue_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -65,7 +66,7 @@ class Change:
 
 def describe(situation: Situation, event_id: int) -> Change:
     now = utc_now()
-    item = queue_item(situation, now)
+    item = queue_item(QueueRow.of(situation), now)
     fiches = active_fiches()
     item["fiche_label"] = fiches.label(situation.primary_fiche) if situation.primary_fiche in fiches else ""
     item["status_label"] = STATUS_LABELS.get(situation.status, situation.status)
@@ -228,11 +229,11 @@ def _known_ids(lead: str) -> set[str]:
     """The ids of the queue as it is now (the page shows them): their departures are news for the page."""
     with session_scope() as session:
         where = SituationFilter(lead=lead, include_escalated=lead == "mus")
-        page = list_situations(session, where, now=utc_now(), limit=500)
-        known = {item["id"] for item in page["items"]}
-        while page["next_cursor"] and len(known) < KNOWN_AT_START:
-            page = list_situations(session, where, now=utc_now(), limit=500, cursor=page["next_cursor"])
-            known.update(item["id"] for item in page["items"])
+        page = queue_page(session, where, limit=MAX_PAGE)
+        known = {row.id for row in page.rows}
+        while page.next_cursor and len(known) < KNOWN_AT_START:
+            page = queue_page(session, where, limit=MAX_PAGE, cursor=page.next_cursor)
+            known.update(row.id for row in page.rows)
         return known
 
 

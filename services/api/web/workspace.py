@@ -21,7 +21,7 @@ from services.core.models import OPEN_STATUSES
 from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
 from services.core.situations.live import high_water
-from services.core.situations.views import SituationFilter, list_situations
+from services.core.situations.views import SituationFilter, queue_item, queue_page
 from services.core.territory import SECTORS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -67,14 +67,18 @@ def queue_rows(
         primary_fiche=fiche,
     )
     now = utc_now()
-    page = list_situations(session, where, now=now, limit=min(limit, MAX_PAGE), cursor=cursor)
+    page = queue_page(session, where, limit=min(limit, MAX_PAGE), cursor=cursor)
     fiches = active_fiches()
-    for item in page["items"]:
-        code = item["primary_fiche"]
-        item["fiche_label"] = fiches.label(code) if code in fiches else code
-        item["status_label"] = STATUS_LABELS.get(item["status"], item["status"])
+    labels = {code: fiches.label(code) if code in fiches else code for code in {r.primary_fiche for r in page.rows}}
+    items = []
+    for row in page.rows:
+        item = queue_item(row, now)
+        item["arrondissement"] = row.arrondissement
+        item["fiche_label"] = labels[row.primary_fiche]
+        item["status_label"] = STATUS_LABELS.get(row.status, row.status)
         item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
-    return page
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 Status = Annotated[str | None, Query(alias="statut", max_length=20)]
@@ -83,7 +87,7 @@ Sector = Annotated[str | None, Query(alias="secteur", max_length=30)]
 
 
 @router.get("/file/{lead}")
-def queue_page(
+def queue_view(
     lead: str,
     request: Request,
     session: SessionDep,
