@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from services.api.conflicts import deadlock_is_a_conflict
@@ -103,10 +104,16 @@ def _deadlines(situation: Situation, now: Any) -> list[dict[str, Any]]:
 
 def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
     codes = [situation.lead, *(partner_code(p, situation.sector) for p in situation.decision.get("partners", []))]
-    structures = {s.code: s for s in session.exec(select(Structure).where(col(Structure.code).in_(codes))).all()}
-    deliveries = session.exec(
-        select(Delivery).where(col(Delivery.situation_id) == situation.id).order_by(col(Delivery.created_at))
+    # One round trip: each structure with the alerts it was sent about this situation, oldest first.
+    sent_to = and_(col(Delivery.structure_code) == col(Structure.code), col(Delivery.situation_id) == situation.id)
+    found = session.exec(
+        select(Structure, Delivery)
+        .join(Delivery, sent_to, isouter=True)
+        .where(col(Structure.code).in_(codes))
+        .order_by(col(Delivery.created_at))
     ).all()
+    structures = {structure.code: structure for structure, _ in found}
+    deliveries = [delivery for _, delivery in found if delivery is not None]
     rows = []
     for index, code in enumerate(dict.fromkeys(codes)):
         structure = structures.get(code)
@@ -237,12 +244,10 @@ def situation_page(
     failure: Failure | None = None,
     done: str | None = None,
 ) -> Response:
-    """The page, after auditing a read of personal data exactly as `GET /v1/situations/{id}` does."""
+    """The page, with a read of personal data audited exactly as `GET /v1/situations/{id}` does: the same entry,
+    committed before anything is sent (here in the reads' own transaction, one round trip fewer)."""
     now = utc_now()
     personal = may_read_personal_data(principal, situation, submitted_by=None)
-    if personal:
-        audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
-        session.commit()
     book = active_fiches()
     events = list(session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))))
     may_act = can_act_on_situation(principal, situation)
@@ -274,6 +279,11 @@ def situation_page(
     facts = situation.facts
     flags = sorted(facts.get("flags", []))
     next_text, next_overdue = time_left(situation.next_deadline, now)
+    partners = _partners(session, situation)
+    signals = _signals(session, situation, personal)
+    if personal:
+        audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
+        session.commit()
     return render(
         request,
         "situation.html",
@@ -295,13 +305,13 @@ def situation_page(
         fiches=fiches,
         checklist=items,
         checklist_open=situation.status in ("new", "acknowledged", "in_progress"),
-        partners=_partners(session, situation),
+        partners=partners,
         deadlines=_deadlines(situation, now),
         next_text=next_text,
         next_overdue=next_overdue,
         escalations=[ESCALATION_REASONS.get(r, r) for r in situation.escalation_reasons],
         map=_map(situation, personal),
-        signals=_signals(session, situation, personal),
+        signals=signals,
         timeline=_timeline(events, personal),
         candidates=candidates,
         outcome_options=list(OUTCOME_LABELS.items()),
