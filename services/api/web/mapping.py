@@ -8,20 +8,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
+import numpy as np
+import shapely
 from shapely.geometry import Point
-from shapely.ops import transform
+from shapely.geometry.base import BaseGeometry
 
 from services.core.stats.charts import project
 from services.core.territory import default_map
 
 # Spacings (SVG units, the map is 640 wide) tried in turn until the arrondissement holds all its dots.
 SPACINGS: tuple[float, ...] = (9.0, 7.0, 5.5, 4.5, 3.5)
+ASPECT = 1.6  # width / height of the situation page's close-up
+
+
+def _projected(arrondissement: int) -> BaseGeometry:
+    """The arrondissement's polygon in the map's SVG coordinates."""
+
+    def to_map(coords: np.ndarray) -> np.ndarray:
+        x, y = project(coords[:, 0], coords[:, 1])  # type: ignore[arg-type]  # elementwise on arrays
+        return np.column_stack((x, y))
+
+    return shapely.transform(default_map().polygon(arrondissement), to_map)
 
 
 @cache
 def slots(arrondissement: int, spacing: float) -> tuple[tuple[float, float], ...]:
     """Points of a grid `spacing` apart inside the arrondissement (off its edge), nearest its middle first."""
-    shape = transform(lambda lon, lat: project(lon, lat), default_map().polygon(arrondissement))
+    shape = _projected(arrondissement)
     inner = shape.buffer(-spacing / 2)
     if inner.is_empty:
         inner = shape
@@ -49,3 +62,15 @@ def dots(arrondissement: int, count: int) -> tuple[float, Sequence[tuple[float, 
             return spacing * 0.4, found[:count]
     found = slots(arrondissement, SPACINGS[-1])
     return SPACINGS[-1] * 0.4, [found[n % len(found)] for n in range(count)]
+
+
+@cache
+def frame(arrondissement: int) -> tuple[float, float, float, float]:
+    """(x, y, width, height) of an SVG view of the arrondissement and a margin of its neighbours, at the map's
+    proportions: the situation page's close-up of the place."""
+    shape = _projected(arrondissement)
+    min_x, min_y, max_x, max_y = shape.bounds
+    width, height = (max_x - min_x) * 1.3, (max_y - min_y) * 1.3
+    width, height = max(width, height * ASPECT), max(height, width / ASPECT)
+    middle_x, middle_y = (min_x + max_x) / 2, (min_y + max_y) / 2
+    return middle_x - width / 2, middle_y - height / 2, width, height

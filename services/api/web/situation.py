@@ -33,6 +33,7 @@ from services.api.web.formats import (
     paris_time,
     time_left,
 )
+from services.api.web.mapping import frame
 from services.api.web.render import lead_label, render
 from services.core.access import Principal
 from services.core.access.audit import audit
@@ -141,13 +142,24 @@ def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
     return rows
 
 
-def _map(situation: Situation, personal: bool) -> dict[str, Any]:
+def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) -> dict[str, Any]:
+    """All Paris with the arrondissement, and a close-up of it with the places of the signals (the last one
+    larger) when the reader may see places."""
     drawn = paris_map()
     point = None
     if personal and situation.last_lat is not None and situation.last_lon is not None:
         x, y = project(situation.last_lon, situation.last_lat)
         point = {"x": f"{x:.1f}", "y": f"{y:.1f}"}
-    return {"map": drawn, "here": situation.arrondissement, "point": point}
+    x, y, width, height = frame(situation.arrondissement)
+    return {
+        "map": drawn,
+        "here": situation.arrondissement,
+        "point": point,
+        "close_up": f"{x:.1f} {y:.1f} {width:.1f} {height:.1f}",
+        "radius": f"{width / 60:.2f}",
+        "small_radius": f"{width / 110:.2f}",
+        "places": [s["point"] for s in signals if s["point"] is not None],
+    }
 
 
 def _timeline(events: list[Event], personal: bool) -> list[dict[str, Any]]:
@@ -211,10 +223,18 @@ def _signals(session: Session, situation: Situation, personal: bool) -> list[dic
             "people": s.people,
             "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
             "place": s.place if personal else None,
+            "point": _projected(s.lat, s.lon) if personal else None,
             "description": s.description if personal else None,
         }
         for s in rows
     ]
+
+
+def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
+    if lat is None or lon is None:
+        return None
+    x, y = project(lon, lat)
+    return {"x": f"{x:.1f}", "y": f"{y:.1f}"}
 
 
 def _fiche_label(code: str) -> str:
@@ -310,7 +330,7 @@ def situation_page(
         next_text=next_text,
         next_overdue=next_overdue,
         escalations=[ESCALATION_REASONS.get(r, r) for r in situation.escalation_reasons],
-        map=_map(situation, personal),
+        map=_map(situation, personal, signals),
         signals=signals,
         timeline=_timeline(events, personal),
         candidates=candidates,
