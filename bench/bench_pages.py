@@ -270,6 +270,8 @@ def main() -> None:
         if fresh:
             started = time.monotonic()
             populate(args.situations, seed=1)
+            with psycopg.connect(env["URGENCE_DATABASE_URL"], autocommit=True) as connection:
+                connection.execute("ANALYZE")  # the statistics a running base has (autovacuum would, later)
             print(f"remplissage : {time.monotonic() - started:.0f} s")
         from services.core.access.tokens import create_token
         from services.core.db import session_scope

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
 HEARTBEAT_SECONDS = 15.0
+HEARTBEAT = ": toujours là\n\n"
 BATCH_SECONDS = 0.05  # notifications arriving this close together are read in one query
 RECONNECT_SECONDS = 1.0
 STREAM_BUFFER = 2_000  # a page this far behind is told to reload instead of holding memory
@@ -161,7 +162,8 @@ class Hub:
         self.streams.discard(stream)
 
     async def _run(self) -> None:
-        dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+        loop = asyncio.get_running_loop()
+        dispatcher, beating = loop.create_task(self._dispatch()), loop.create_task(self._beat())
         try:
             while True:
                 try:
@@ -172,6 +174,15 @@ class Hub:
                     await asyncio.sleep(RECONNECT_SECONDS)
         finally:
             dispatcher.cancel()
+            beating.cancel()
+
+    async def _beat(self) -> None:
+        """One timer for every stream (not a timeout per stream and per message): keeps proxies from closing an
+        idle stream."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for stream in list(self.streams):
+                stream._put(HEARTBEAT)
 
     async def _listen(self) -> None:
         url = get_settings().require_database_url().replace("postgresql+psycopg://", "postgresql://", 1)
@@ -307,13 +318,16 @@ async def _events(center: Hub, stream: Stream, replay: list[Change] | None) -> A
         for change in replay:
             stream.offer(change)
         while True:
-            try:
-                text = await asyncio.wait_for(stream.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield ": toujours là\n\n"  # keeps proxies from closing an idle stream
-                continue
+            text = await stream.queue.get()
+            batch: list[str] = []
+            while text is not None:  # what queued meanwhile goes in the same write
+                batch.append(text)
+                if stream.queue.empty():
+                    break
+                text = stream.queue.get_nowait()
+            if batch:
+                yield "".join(batch)
             if text is None:
                 return
-            yield text
     finally:
         center.unsubscribe(stream)
