@@ -46,6 +46,7 @@ from services.core.access.policy import (
 )
 from services.core.alerts.directory import partner_code
 from services.core.clock import utc_now
+from services.core.db import statement_by_statement
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS
 from services.core.models import Delivery, Event, Signal, Situation, Structure
@@ -345,6 +346,7 @@ def situation_page(
 def read_situation(
     situation_id: str, request: Request, session: SessionDep, principal: Coordination, fait: str | None = None
 ) -> Response:
+    statement_by_statement(session)  # reads, then the read's audit entry committed by its own INSERT
     situation = visible_situation(principal, session.get(Situation, situation_id))
     return situation_page(request, session, principal, situation, done=fait)
 

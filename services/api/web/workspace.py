@@ -17,6 +17,7 @@ from services.api.web.render import home_path, lead_label, render
 from services.core.access import Principal, validate_lead
 from services.core.access.policy import can_read_queue
 from services.core.clock import utc_now
+from services.core.db import statement_by_statement
 from services.core.models import OPEN_STATUSES
 from services.core.paging import MAX_PAGE
 from services.core.procedures import active_fiches
@@ -103,6 +104,7 @@ def queue_view(
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
+    statement_by_statement(session)  # reads only
     since = high_water(session)  # read first: the live stream replays whatever commits after it
     page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
     return render(
