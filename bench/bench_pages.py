@@ -1,4 +1,5 @@
-"""The workspace pages under load: `uv run python bench/bench_pages.py [--situations 5000] [--streams 200]`.
+"""The workspace pages under load: `uv run python bench/bench_pages.py [--situations 5000] [--streams 200]`
+(`--keep BASE` to reuse a filled base, `--against DIR` to measure another checkout in alternation).
 
 In a fresh database (on the server of URGENCE_BENCH_DATABASE_SERVER) and a private Redis, opens N situations with
 the real engine (the demo's driver: real routing, real placement), then starts the real API (one uvicorn process,
@@ -43,6 +44,7 @@ from tests.support.waiting import wait_for  # noqa: E402
 SERVER = os.environ.get("URGENCE_BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 DATABASE_PORT = int(SERVER.rsplit(":", 1)[1]) if SERVER.rsplit(":", 1)[1].isdigit() else 5432
 STREAM_LEAD = "eps:paris-13"
+ROUNDS = 4  # alternations of the page measurements
 FLAGS = ("pregnant", "disability", "drug_use", "animals", "psychiatric_distress", "hospital_exit", "care_leaver")
 
 
@@ -220,14 +222,14 @@ async def stream_latencies(
 def report(label: str, times: list[tuple[float, float]]) -> None:
     wall, cpu = [t[0] for t in times], [t[1] for t in times]
     print(
-        f"{label:22} temps serveur p50 {statistics.median(wall):6.1f} ms, p95 {percentile(wall, 0.95):6.1f} ms"
+        f"{label:30} temps serveur p50 {statistics.median(wall):6.1f} ms, p95 {percentile(wall, 0.95):6.1f} ms"
         f" | CPU p50 {statistics.median(cpu):6.1f} ms, p95 {percentile(cpu, 0.95):6.1f} ms"
     )
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def main() -> None:
@@ -241,6 +243,9 @@ def main() -> None:
         "--keep", metavar="BASE", help="garder la base BASE (la remplir si elle n'existe pas) d'un passage à l'autre"
     )
     parser.add_argument("--pages-only", action="store_true", help="sans les flux")
+    parser.add_argument(
+        "--against", metavar="DOSSIER", help="une autre version (un checkout) mesurée en alternance sur la même base"
+    )
     args = parser.parse_args()
 
     name = args.keep or f"urgence_bench_{uuid.uuid4().hex[:8]}"
@@ -302,17 +307,26 @@ def main() -> None:
         # /health says 503 until every component beats (no scheduler here): any answer means the API is up.
         wait_for(lambda: _answers(f"{base}/health"), timeout=60, what="l'API")
 
-        for label, path in (
-            (f"/file/{biggest}", f"/file/{biggest}"),
-            ("/file/mus", "/file/mus"),
-        ):
-            report(label, server_times(base, headers, path, args.runs))
-        times = []
+        servers = {"": base}
+        if args.against:  # the other version's API on the same base, measured in alternation with this one
+            other_port = free_port()
+            other = [sys.executable, "-m", "uvicorn", "bench.bench_pages:timed_app", "--factory", "--port",
+                     str(other_port), "--log-level", "warning"]  # fmt: skip
+            processes.append(spawn(other, env, workdir / "pages-api-against.log", cwd=Path(args.against)))
+            servers[" (autre)"] = f"http://127.0.0.1:{other_port}"
+            wait_for(lambda: _answers(f"{servers[' (autre)']}/health"), timeout=60, what="l'autre API")
         rng = random.Random(3)
-        for _ in range(max(1, args.runs // 20)):
-            chosen = rng.choice(ids)
-            times += server_times(base, {**headers}, f"/situations/{chosen}", 20)
-        report("/situations/{id}", times)
+        chosen = [rng.choice(ids) for _ in range(max(1, args.runs // 20))]
+        measured: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for chunk in range(ROUNDS):  # in alternation: both versions share the machine's drift
+            for suffix, url in servers.items():
+                for label, path in ((f"/file/{biggest}", f"/file/{biggest}"), ("/file/mus", "/file/mus")):
+                    measured[label + suffix] += server_times(url, headers, path, args.runs // ROUNDS)
+                for situation_id in chosen[chunk::ROUNDS]:
+                    page = f"/situations/{situation_id}"
+                    measured["/situations/{id}" + suffix] += server_times(url, headers, page, 20)
+        for label in sorted(measured, key=lambda name: (name.split(" ")[0], name)):
+            report(label, measured[label])
 
         if args.pages_only:
             return
