@@ -1,4 +1,5 @@
-"""The workspace pages under load: `uv run python bench/bench_pages.py [--situations 5000] [--streams 200]`.
+"""The workspace pages under load: `uv run python bench/bench_pages.py [--situations 5000] [--streams 200]`
+(`--keep BASE` to reuse a filled base, `--against DIR` to measure another checkout in alternation).
 
 In a fresh database (on the server of URGENCE_BENCH_DATABASE_SERVER) and a private Redis, opens N situations with
 the real engine (the demo's driver: real routing, real placement), then starts the real API (one uvicorn process,
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +42,9 @@ from tests.support.stack import free_port, kill_group  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 SERVER = os.environ.get("URGENCE_BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
+DATABASE_PORT = int(SERVER.rsplit(":", 1)[1]) if SERVER.rsplit(":", 1)[1].isdigit() else 5432
 STREAM_LEAD = "eps:paris-13"
+ROUNDS = 4  # alternations of the page measurements
 FLAGS = ("pregnant", "disability", "drug_use", "animals", "psychiatric_distress", "hospital_exit", "care_leaver")
 
 
@@ -72,20 +76,29 @@ def populate(count: int, seed: int) -> None:
     from services.core.procedures import seed_book
     from services.core.territory import default_map
     from services.demo.driver import Driver
-    from services.demo.places import grid_points
+    from services.demo.places import METRES_PER_DEGREE_LAT, grid_points
 
     rng = random.Random(seed)
-    points = [p for n in range(1, 21) for p in grid_points(n, spacing_metres=110.0)]
+    # Two households never join when one has children and the other not, and two of the same kind never join
+    # more than 150 m apart: each kind gets its own grid over all of Paris, 160 m apart (≈ 4 000 points each).
+    # The second grid is shifted by half a step, so both kinds spread evenly.
+    spacing = 160.0
+    shift_lat = spacing / 2 / METRES_PER_DEGREE_LAT
+    without = [(p, False) for n in range(1, 21) for p in grid_points(n, spacing_metres=spacing)]
+    with_children = [
+        ((lat + shift_lat, lon), True) for n in range(1, 21) for lat, lon in grid_points(n, spacing_metres=spacing)
+    ]
+    points = without + with_children
     rng.shuffle(points)
     now = datetime.now(UTC)
     opened: set[str] = set()
     with session_scope() as session:
         driver = Driver(session, seed_book(), default_map(), sole_writer=True)
-        for index, point in enumerate(points):
+        for index, (point, children) in enumerate(points):
             if len(opened) >= count:
                 break
             when = now - timedelta(minutes=rng.uniform(1, 22 * 60))
-            people = {"adults": rng.choice((1, 1, 1, 2)), "children": rng.choice((0, 0, 0, 1, 2, 3))}
+            people = {"adults": rng.choice((1, 1, 1, 2)), "children": rng.choice((1, 2, 3)) if children else 0}
             flags = [rng.choice(FLAGS)] if rng.random() < 0.3 else []
             _, situation = driver.signal(when, source="maraude", people=people, flags=flags, point=point)
             if situation is None or situation in opened:  # out of Paris, or joined a situation already open
@@ -127,7 +140,16 @@ def server_times(base: str, headers: dict[str, str], path: str, runs: int) -> li
     return times
 
 
-async def stream_latencies(base: str, headers: dict[str, str], streams: int, signals: int) -> list[float]:
+def usage(process: psutil.Process) -> tuple[float, float, int]:
+    """(CPU seconds, resident MiB, database connections) of the API process."""
+    times = process.cpu_times()
+    connections = sum(1 for c in process.net_connections("tcp") if c.raddr and c.raddr.port == DATABASE_PORT)
+    return times.user + times.system, process.memory_info().rss / 2**20, connections
+
+
+async def stream_latencies(
+    base: str, headers: dict[str, str], streams: int, signals: int, api: psutil.Process
+) -> list[float]:
     arrivals: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     opened = 0
     ready = asyncio.Event()
@@ -146,9 +168,13 @@ async def stream_latencies(base: str, headers: dict[str, str], streams: int, sig
                         data = json.loads(line[6:])
                         arrivals[number][data["id"]].append(time.monotonic())
 
+        idle = usage(api)
+        opening = time.monotonic()
         tasks = [asyncio.create_task(listen(n)) for n in range(streams)]
-        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.wait_for(ready.wait(), 120)
+        print(f"{streams} flux ouverts en {time.monotonic() - opening:.1f} s")
         await asyncio.sleep(1)
+        held = usage(api)
         from services.demo.places import grid_points
 
         points = list(grid_points(13, spacing_metres=170.0))
@@ -168,8 +194,15 @@ async def stream_latencies(base: str, headers: dict[str, str], streams: int, sig
             sent.append((answer.json()["id"], started))
             await asyncio.sleep(0.5)
         await asyncio.sleep(3)
+        after = usage(api)
         for task in tasks:
             task.cancel()
+        print(
+            f"processus de l'API : {idle[1]:.0f} Mio sans flux, {held[1]:.0f} Mio avec {streams} flux ouverts,"
+            f" {after[1]:.0f} Mio après {signals} signalements ; connexions à la base : {idle[2]} sans flux,"
+            f" {held[2]} flux ouverts ; CPU : {held[0] - idle[0]:.2f} s pour ouvrir les flux,"
+            f" {(after[0] - held[0]) / signals * 1000:.0f} ms par signalement diffusé"
+        )
         situations = {}
         for signal_id, _ in sent:
             situations[signal_id] = (await client.get(f"/v1/signals/{signal_id}")).json()["situation_id"]
@@ -189,14 +222,14 @@ async def stream_latencies(base: str, headers: dict[str, str], streams: int, sig
 def report(label: str, times: list[tuple[float, float]]) -> None:
     wall, cpu = [t[0] for t in times], [t[1] for t in times]
     print(
-        f"{label:22} temps serveur p50 {statistics.median(wall):6.1f} ms, p95 {percentile(wall, 0.95):6.1f} ms"
+        f"{label:30} temps serveur p50 {statistics.median(wall):6.1f} ms, p95 {percentile(wall, 0.95):6.1f} ms"
         f" | CPU p50 {statistics.median(cpu):6.1f} ms, p95 {percentile(cpu, 0.95):6.1f} ms"
     )
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def main() -> None:
@@ -206,11 +239,20 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--signals", type=int, default=30)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--keep", metavar="BASE", help="garder la base BASE (la remplir si elle n'existe pas) d'un passage à l'autre"
+    )
+    parser.add_argument("--pages-only", action="store_true", help="sans les flux")
+    parser.add_argument(
+        "--against", metavar="DOSSIER", help="une autre version (un checkout) mesurée en alternance sur la même base"
+    )
     args = parser.parse_args()
 
-    name = f"urgence_bench_{uuid.uuid4().hex[:8]}"
+    name = args.keep or f"urgence_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+        fresh = not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if fresh:
+            connection.execute(f'CREATE DATABASE "{name}"')
     workdir = ROOT / "bench" / "results"
     workdir.mkdir(parents=True, exist_ok=True)
     # A private broker: nothing shared with other runs on this machine.
@@ -230,9 +272,12 @@ def main() -> None:
     try:
         processes.append(spawn(broker, env, workdir / "pages-redis.log"))
         subprocess.run([*cli, "migrate"], env=env, check=True, cwd=ROOT)
-        started = time.monotonic()
-        populate(args.situations, seed=1)
-        print(f"remplissage : {time.monotonic() - started:.0f} s")
+        if fresh:
+            started = time.monotonic()
+            populate(args.situations, seed=1)
+            with psycopg.connect(env["URGENCE_DATABASE_URL"], autocommit=True) as connection:
+                connection.execute("ANALYZE")  # the statistics a running base has (autovacuum would, later)
+            print(f"remplissage : {time.monotonic() - started:.0f} s")
         from services.core.access.tokens import create_token
         from services.core.db import session_scope
 
@@ -259,21 +304,34 @@ def main() -> None:
         processes.append(spawn([*cli, "relay"], env, workdir / "pages-relay.log"))
         processes.append(spawn([*cli, "worker", "--concurrency", "1"], env, workdir / "pages-worker.log"))
         base = f"http://127.0.0.1:{port}"
+        # /health says 503 until every component beats (no scheduler here): any answer means the API is up.
         wait_for(lambda: _answers(f"{base}/health"), timeout=60, what="l'API")
 
-        for label, path in (
-            (f"/file/{biggest}", f"/file/{biggest}"),
-            ("/file/mus", "/file/mus"),
-        ):
-            report(label, server_times(base, headers, path, args.runs))
-        times = []
+        servers = {"": base}
+        if args.against:  # the other version's API on the same base, measured in alternation with this one
+            other_port = free_port()
+            other = [sys.executable, "-m", "uvicorn", "bench.bench_pages:timed_app", "--factory", "--port",
+                     str(other_port), "--log-level", "warning"]  # fmt: skip
+            processes.append(spawn(other, env, workdir / "pages-api-against.log", cwd=Path(args.against)))
+            servers[" (autre)"] = f"http://127.0.0.1:{other_port}"
+            wait_for(lambda: _answers(f"{servers[' (autre)']}/health"), timeout=60, what="l'autre API")
         rng = random.Random(3)
-        for _ in range(max(1, args.runs // 20)):
-            chosen = rng.choice(ids)
-            times += server_times(base, {**headers}, f"/situations/{chosen}", 20)
-        report("/situations/{id}", times)
+        chosen = [rng.choice(ids) for _ in range(max(1, args.runs // 20))]
+        measured: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for chunk in range(ROUNDS):  # in alternation: both versions share the machine's drift
+            for suffix, url in servers.items():
+                for label, path in ((f"/file/{biggest}", f"/file/{biggest}"), ("/file/mus", "/file/mus")):
+                    measured[label + suffix] += server_times(url, headers, path, args.runs // ROUNDS)
+                for situation_id in chosen[chunk::ROUNDS]:
+                    page = f"/situations/{situation_id}"
+                    measured["/situations/{id}" + suffix] += server_times(url, headers, page, 20)
+        for label in sorted(measured, key=lambda name: (name.split(" ")[0], name)):
+            report(label, measured[label])
 
-        latencies = asyncio.run(stream_latencies(base, headers, args.streams, args.signals))
+        if args.pages_only:
+            return
+        api = psutil.Process(processes[1].pid)
+        latencies = asyncio.run(stream_latencies(base, headers, args.streams, args.signals, api))
         print(
             f"signal → {args.streams} flux : {len(latencies)} arrivées, p50 {statistics.median(latencies):.0f} ms, "
             f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
@@ -285,12 +343,13 @@ def main() -> None:
 
         get_engine().dispose()
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not args.keep:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2).status_code in (200, 503)
     except httpx.HTTPError:
         return False
 

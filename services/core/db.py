@@ -57,3 +57,11 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def statement_by_statement(session: Session) -> None:
+    """Let each statement of the session's next transaction commit on its own (call before the first one). For
+    pages that read, and at most write one audit entry: under READ COMMITTED every statement sees its own snapshot
+    anyway, so nothing changes but the BEGIN and COMMIT round trips saved. The pool restores the connection's
+    isolation level when it is given back."""
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

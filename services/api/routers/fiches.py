@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from services.api.deps import SessionDep, client_address, require_roles
+from services.api.deps import SessionDep, client_address, require_rule
 from services.api.openapi import problems
 from services.api.schemas.fiches import (
     DraftOut,
@@ -20,9 +20,8 @@ from services.api.schemas.fiches import (
 )
 from services.core.access import Principal
 from services.core.access.audit import audit
-from services.core.access.policy import can_change_fiches, may_see_impact_examples
+from services.core.access.policy import check_fiches_editor, may_see_impact_examples
 from services.core.clock import utc_now
-from services.core.errors import Forbidden
 from services.core.fiches.impact import MAX_DAYS, draft_impact
 from services.core.fiches.versions import create_draft, draft_books, get_draft, publish_draft, rollback_fiche
 from services.core.fiches.views import draft_view, in_force_view, publication_view, versions_view
@@ -31,13 +30,7 @@ from services.core.territory import default_map
 router = APIRouter(prefix="/v1/fiches", tags=["fiches réflexes"])
 
 
-async def _editor(principal: Annotated[Principal, Depends(require_roles("admin", "coordinator"))]) -> Principal:
-    if not can_change_fiches(principal):
-        raise Forbidden("seuls la Mission Urgence Sociale et les administrateurs gèrent les fiches réflexes")
-    return principal
-
-
-Editor = Annotated[Principal, Depends(_editor)]
+Editor = Annotated[Principal, Depends(require_rule(check_fiches_editor, "admin", "coordinator"))]
 FicheCode = Annotated[str, Path(description="Code de la fiche (ex. FR01)")]
 DraftId = Annotated[str, Path(description="Identifiant du brouillon")]
 

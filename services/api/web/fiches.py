@@ -14,11 +14,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
+from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_rule
 from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
-from services.core.access.policy import can_change_fiches, may_see_impact_examples
+from services.core.access.policy import check_fiches_editor, may_see_impact_examples
 from services.core.clock import utc_now
 from services.core.errors import Conflict, InvalidInput
 from services.core.fiches.impact import draft_impact
@@ -50,13 +50,7 @@ CHANGE_LABELS = {
 DONE = {"publie": "Brouillon publié : il s'applique aux nouvelles décisions.", "retour": "Version remise en vigueur."}
 
 
-async def _editor(principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]) -> Principal:
-    if not can_change_fiches(principal):
-        raise PageRefusal(403, "seuls la Mission Urgence Sociale et les administrateurs gèrent les fiches réflexes")
-    return principal
-
-
-Editor = Annotated[Principal, Depends(_editor)]
+Editor = Annotated[Principal, Depends(require_page_rule(check_fiches_editor, "coordinator", "admin"))]
 
 
 def as_yaml(document: dict[str, Any]) -> str:

@@ -15,10 +15,12 @@ import contextlib
 import json
 import logging
 import signal
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import FrameType
 from typing import Annotated, Any
 
@@ -37,16 +39,18 @@ from services.core.db import session_scope
 from services.core.fiches import FicheBook
 from services.core.leads import LEAD_MUS
 from services.core.models import Situation
+from services.core.paging import MAX_PAGE
 from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
 from services.core.situations.status import OPEN_STATUSES, status_label
-from services.core.situations.views import SituationFilter, list_situations, queue_item
+from services.core.situations.views import QueueRow, SituationFilter, queue_item, queue_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
 HEARTBEAT_SECONDS = 15.0
+HEARTBEAT = ": toujours là\n\n"
 BATCH_SECONDS = 0.05  # notifications arriving this close together are read in one query
 RECONNECT_SECONDS = 1.0
 STREAM_BUFFER = 2_000  # a page this far behind is told to reload instead of holding memory
@@ -65,11 +69,24 @@ class Change:
         s = self.situation
         return s.status in OPEN_STATUSES and (s.lead == lead or (lead == LEAD_MUS and s.escalation_level > 0))
 
+    # What a page hears, written once per change rather than once per open stream (hundreds of them).
+    @cached_property
+    def shown(self) -> str:
+        data = {"id": self.situation.id, "in_queue": True, "event_id": self.event_id, "html": self.html}
+        data.update(_row_keys(self.item))
+        return _message("situation", data, self.event_id)
+
+    @cached_property
+    def dropped(self) -> str:
+        data = {"id": self.situation.id, "in_queue": False, "event_id": self.event_id}
+        return _message("situation", data, self.event_id)
+
 
 def describe(situation: Situation, event_id: int, fiches: FicheBook) -> Change:
     now = utc_now()
-    item = queue_item(situation, now)
-    item["fiche_label"] = fiches.label(situation.primary_fiche) if situation.primary_fiche in fiches else ""
+    item = queue_item(QueueRow.of(situation), now)
+    code = situation.primary_fiche
+    item["fiche_label"] = fiches.label(code) if code in fiches else code  # as the page's own rows
     item["status_label"] = status_label(situation.status)
     item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
     html = ENVIRONMENT.get_template("queue_row.html").render(item=item)
@@ -96,12 +113,10 @@ class Stream:
             return
         if inside and can_see_situation(self.principal, change.situation):
             self.known.add(sid)
-            data = {"id": sid, "in_queue": True, "event_id": change.event_id, "html": change.html}
-            data.update(_row_keys(change.item))
+            self._put(change.shown)
         else:  # left this queue (closed, merged, moved to another lead): the page only learns to drop it
             self.known.discard(sid)
-            data = {"id": sid, "in_queue": False, "event_id": change.event_id}
-        self._put(_message("situation", data, change.event_id))
+            self._put(change.dropped)
 
     def _put(self, text: str | None) -> None:
         try:
@@ -149,7 +164,8 @@ class Hub:
         self.streams.discard(stream)
 
     async def _run(self) -> None:
-        dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+        loop = asyncio.get_running_loop()
+        dispatcher, beating = loop.create_task(self._dispatch()), loop.create_task(self._beat())
         try:
             while True:
                 try:
@@ -160,6 +176,15 @@ class Hub:
                     await asyncio.sleep(RECONNECT_SECONDS)
         finally:
             dispatcher.cancel()
+            beating.cancel()
+
+    async def _beat(self) -> None:
+        """One timer for every stream (not a timeout per stream and per message): keeps proxies from closing an
+        idle stream."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for stream in list(self.streams):
+                stream._put(HEARTBEAT)
 
     async def _listen(self) -> None:
         url = get_settings().require_database_url().replace("postgresql+psycopg://", "postgresql://", 1)
@@ -232,11 +257,12 @@ def _known_ids(lead: str) -> set[str]:
     """The ids of the queue as it is now (the page shows them): their departures are news for the page."""
     with session_scope() as session:
         where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
-        page = list_situations(session, where, now=utc_now(), limit=500)
-        known = {item["id"] for item in page["items"]}
-        while page["next_cursor"] and len(known) < KNOWN_AT_START:
-            page = list_situations(session, where, now=utc_now(), limit=500, cursor=page["next_cursor"])
-            known.update(item["id"] for item in page["items"])
+        page = queue_page(session, where, limit=MAX_PAGE)
+        # Interned: every stream of a lead holds the same strings, not a copy each (500 streams, 1 000 ids).
+        known = {sys.intern(row.id) for row in page.rows}
+        while page.next_cursor and len(known) < KNOWN_AT_START:
+            page = queue_page(session, where, limit=MAX_PAGE, cursor=page.next_cursor)
+            known.update(sys.intern(row.id) for row in page.rows)
         return known
 
 
@@ -293,13 +319,16 @@ async def _events(center: Hub, stream: Stream, replay: list[Change] | None) -> A
         for change in replay:
             stream.offer(change)
         while True:
-            try:
-                text = await asyncio.wait_for(stream.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield ": toujours là\n\n"  # keeps proxies from closing an idle stream
-                continue
+            text = await stream.queue.get()
+            batch: list[str] = []
+            while text is not None:  # what queued meanwhile goes in the same write
+                batch.append(text)
+                if stream.queue.empty():
+                    break
+                text = stream.queue.get_nowait()
+            if batch:
+                yield "".join(batch)
             if text is None:
                 return
-            yield text
     finally:
         center.unsubscribe(stream)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +16,7 @@ from services.api.deps import SessionDep
 from services.api.problems import field_errors
 from services.api.web.auth import PageRoute, page_form, require_page_roles, require_page_rule
 from services.api.web.formats import lead_label
+from services.api.web.mapping import dots
 from services.api.web.render import render
 from services.api.web.workspace import checked_lead, queue_rows
 from services.core.access import Principal
@@ -23,11 +24,12 @@ from services.core.access.policy import check_weather_plan_setter
 from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
-from services.core.stats.charts import PALETTE, classes, fill, paris_map
+from services.core.stats.charts import paris_map
 from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
+MAP_LIMIT = 500  # situations placed on the map: a queue page at its largest
 
 
 WeatherPlanSetter = Annotated[Principal, Depends(require_page_rule(check_weather_plan_setter, "coordinator", "admin"))]
@@ -106,25 +108,24 @@ def queue_map(
     principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
 ) -> Response:
     checked_lead(principal, lead)
-    items = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=500)["items"]
+    page = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=MAP_LIMIT)
+    items = page["items"]
     drawn = paris_map()
     by_sector = Counter(item["sector"] for item in items)
     overdue = Counter(item["sector"] for item in items if item["overdue"])
-    bounds = classes(list(by_sector.values()))
-    areas: list[dict[str, Any]] = [
-        {"path": area.path, "sector": area.sector, "fill": fill(by_sector.get(area.sector, 0), bounds)}
-        for area in drawn.areas
-    ]
+    in_arrondissement: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:  # the queue's order: the most urgent first, nearest the middle of its arrondissement
+        in_arrondissement[item["arrondissement"]].append(item)
+    pins = []
+    for number, placed in in_arrondissement.items():
+        radius, positions = dots(number, len(placed))
+        for item, (x, y) in zip(placed, positions, strict=True):
+            kind = " overdue" if item["overdue"] else (" escalated" if item["escalation_level"] else "")
+            pins.append({"x": f"{x:.1f}", "y": f"{y:.1f}", "r": f"{radius:.1f}", "kind": kind})
     labels = [
         {"x": f"{label.x:.0f}", "y": f"{label.y:.0f}", "text": label.text, "count": by_sector.get(label.sector, 0)}
         for label in drawn.labels
     ]
-    legend = []
-    lower = 1
-    for colour, upper in zip(PALETTE, bounds, strict=False):
-        if upper >= lower:
-            legend.append({"colour": colour, "text": f"{lower} à {upper}" if upper > lower else f"{lower}"})
-        lower = upper + 1
     sectors = sorted(by_sector.items(), key=lambda pair: -pair[1])
     return render(
         request,
@@ -134,10 +135,11 @@ def queue_map(
         lead=lead,
         width=int(drawn.width),
         height=int(drawn.height),
-        areas=areas,
+        areas=[{"path": area.path, "busy": area.arrondissement in in_arrondissement} for area in drawn.areas],
         labels=labels,
-        legend=legend,
+        pins=pins,
         sectors=[{"sector": s, "count": n, "overdue": overdue.get(s, 0)} for s, n in sectors],
-        items=items,
         total=len(items),
+        overdue_total=sum(overdue.values()),
+        partial=page["next_cursor"] is not None,
     )

@@ -25,6 +25,7 @@ ENVIRONMENT = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # the templates ship with the code: no stat() of each file at each use (a queue row each)
 )
 # Own files only (no inline script or style: the templates carry none); `connect-src` for the live queue,
 # `worker-src`/`manifest-src` for the outreach app's service worker and manifest.

@@ -17,12 +17,13 @@ from services.api.web.render import home_path, render
 from services.core.access import Principal
 from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
+from services.core.db import statement_by_statement
 from services.core.leads import LEAD_MUS
 from services.core.paging import MAX_PAGE
 from services.core.procedures import fiches_in_force
 from services.core.situations.live import high_water
 from services.core.situations.status import OPEN_STATUSES, status_label
-from services.core.situations.views import SituationFilter, list_situations
+from services.core.situations.views import SituationFilter, queue_item, queue_page
 from services.core.territory import SECTORS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -65,14 +66,18 @@ def queue_rows(
         primary_fiche=fiche,
     )
     now = utc_now()
-    page = list_situations(session, where, now=now, limit=min(limit, MAX_PAGE), cursor=cursor)
+    page = queue_page(session, where, limit=min(limit, MAX_PAGE), cursor=cursor)
     fiches = fiches_in_force(session)
-    for item in page["items"]:
-        code = item["primary_fiche"]
-        item["fiche_label"] = fiches.label(code) if code in fiches else code
-        item["status_label"] = status_label(item["status"])
+    labels = {code: fiches.label(code) if code in fiches else code for code in {r.primary_fiche for r in page.rows}}
+    items = []
+    for row in page.rows:
+        item = queue_item(row, now)
+        item["arrondissement"] = row.arrondissement
+        item["fiche_label"] = labels[row.primary_fiche]
+        item["status_label"] = status_label(row.status)
         item["time_left"], item["overdue"] = time_left(item["next_deadline"], now)
-    return page
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 Status = Annotated[str | None, Query(alias="statut", max_length=20)]
@@ -81,7 +86,7 @@ Sector = Annotated[str | None, Query(alias="secteur", max_length=30)]
 
 
 @router.get("/file/{lead}")
-def queue_page(
+def queue_view(
     lead: str,
     request: Request,
     session: SessionDep,
@@ -97,6 +102,7 @@ def queue_page(
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
+    statement_by_statement(session)  # reads only
     since = high_water(session)  # read first: the live stream replays whatever commits after it
     page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
     return render(

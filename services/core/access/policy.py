@@ -157,10 +157,11 @@ def may_read_personal_data(principal: Principal, situation: Situation | None, *,
     return principal.is_mus or situation.lead in principal.leads
 
 
-def can_change_fiches(principal: Principal) -> bool:
+def check_fiches_editor(principal: Principal) -> None:
     """The fiches réflexes (read the versions, draft, publish, roll back): admins and the MUS, who write the
     boîte à outils with the SIAO."""
-    return principal.role == "admin" or principal.is_mus
+    if not (principal.role == "admin" or principal.is_mus):
+        raise Forbidden("seuls la Mission Urgence Sociale et les administrateurs gèrent les fiches réflexes")
 
 
 def may_see_impact_examples(principal: Principal) -> bool:

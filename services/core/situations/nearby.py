@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, or_
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from services.core.models import Situation
@@ -11,6 +12,9 @@ from services.core.situations.status import OPEN_STATUSES
 
 NEARBY_METRES = 1_000.0
 MAX_CANDIDATES = 10
+# What a proposal shows and the policy checks: the decision and facts (large JSON) of thirty rows are left unread.
+_SHOWN_FIELDS = ("id", "status", "lead", "sector", "primary_fiche", "signal_count", "opened_at", "updated_at")
+_SHOWN = tuple(getattr(Situation, name) for name in (*_SHOWN_FIELDS, "last_lat", "last_lon", "escalation_level"))
 
 
 def merge_candidates(session: Session, situation: Situation, *, limit: int = MAX_CANDIDATES) -> list[Situation]:
@@ -26,6 +30,7 @@ def merge_candidates(session: Session, situation: Situation, *, limit: int = MAX
         place = or_(near, and_(place, col(Situation.last_lat).is_(None)))
     rows = session.exec(
         select(Situation)
+        .options(load_only(*_SHOWN, raiseload=False))
         .where(col(Situation.status).in_(OPEN_STATUSES), col(Situation.id) != situation.id, place)
         .order_by(col(Situation.updated_at).desc())
         .limit(limit * 3)

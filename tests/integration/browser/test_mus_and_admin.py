@@ -60,6 +60,10 @@ def test_the_mus_sees_escalations_and_sets_the_weather_plan(
 
     page.goto(f"{live_server}/carte/mus")
     expect(page.get_by_role("link", name="Paris 13e")).to_be_visible()
+    queue = httpx.get(f"{live_server}/v1/queues/mus", headers=token("coordinator", leads=["mus"])).json()["items"]
+    assert queue
+    # One dot per open situation (the legend's keys aside).
+    expect(page.locator("svg[aria-labelledby^='carte-titre'] circle.pin")).to_have_count(len(queue))
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert_page_quality(page)

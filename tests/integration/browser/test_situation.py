@@ -47,6 +47,9 @@ def test_every_action_through_its_button(
     sign_in(page, live_server, person.username, person.password)
     _open(page, live_server, sid)
     expect(page.get_by_text("sous l'auvent", exact=True)).to_be_visible()  # the place: this lead may read it
+    close_up = page.get_by_role("img", name="Le 13e arrondissement de près")
+    expect(close_up.locator("circle.dot")).to_have_count(2)  # the signal's place, and the last place larger
+    expect(close_up.locator("path.here")).to_have_count(1)
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         assert_page_quality(page)
