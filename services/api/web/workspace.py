@@ -97,12 +97,12 @@ def queue_view(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     checked_lead(principal, lead)
+    statement_by_statement(session)  # reads only (before the first one)
     status = statut if statut in OPEN_STATUSES else None
     fiches = fiches_in_force(session)
     code = fiche if fiche in fiches else None
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
-    statement_by_statement(session)  # reads only
     since = high_water(session)  # read first: the live stream replays whatever commits after it
     page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
     return render(
