@@ -5,7 +5,7 @@ from services.core.models.alerts import Delivery, Structure
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
 from services.core.models.situations import OPEN_STATUSES, Event, Situation, WeatherPlanState
-from services.core.models.stats import DailyRollup
+from services.core.models.stats import DailyRollup, MonthlyRollup
 
 __all__ = [
     "OPEN_STATUSES",
@@ -16,6 +16,7 @@ __all__ = [
     "Delivery",
     "Event",
     "IdempotencyKey",
+    "MonthlyRollup",
     "OutboxMessage",
     "Signal",
     "Situation",
