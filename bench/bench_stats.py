@@ -33,7 +33,7 @@ from services.core.migrations import upgrade_to_head
 from services.core.procedures import active_fiches
 from services.core.settings import get_settings
 from services.core.stats.figures import semester_report
-from services.core.stats.rollups import refresh_stale_months, roll_day
+from services.core.stats.rollups import by_month, refresh_stale_months, roll_days
 from services.core.stats.semesters import Semester, paris_midnight
 from services.core.territory import SECTORS, sector_of
 
@@ -160,12 +160,13 @@ def summary(name: str, laps: list[tuple[float, float]]) -> None:
 
 
 def roll_missing(engine: Engine, now: datetime) -> int:
-    """Roll up the closed days of SEMESTER that have no rollup yet; returns how many."""
+    """Roll up the closed days of SEMESTER that have no rollup yet, a month per transaction like the task;
+    returns how many."""
     with session_scope(engine) as session:
         rolled = set(session.execute(text("SELECT day FROM stats_daily WHERE sector = '*'")).scalars())
         days = [d for d in SEMESTER.days() if d not in rolled and paris_midnight(d + timedelta(days=1)) <= now]
-        for day in days:
-            roll_day(session, day, now)
+        for month in by_month(days):
+            roll_days(session, month, now)
             session.commit()
     return len(days)
 
