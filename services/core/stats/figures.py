@@ -86,6 +86,10 @@ WITH days AS (
     JOIN (SELECT date_trunc('month', day)::date AS month, {BUILT_FROM_SQL} AS built_from FROM days GROUP BY 1) p
       ON p.month = m.month AND p.built_from = m.built_from
     WHERE m.sector = :all AND m.month >= :first AND (m.month + interval '1 month')::date <= CAST(:last AS date) + 1
+), unmerged AS (  -- the other months, read day by day (through the index, only those days)
+    SELECT g::date AS month
+      FROM generate_series(date_trunc('month', CAST(:first AS date)), CAST(:last AS date), interval '1 month') g
+     WHERE g::date NOT IN (SELECT month FROM merged)
 )
 SELECT 'day' AS kind, day, NULL AS sector, NULL::jsonb AS counts, NULL::jsonb AS durations, NULL::int AS open
   FROM days
@@ -96,9 +100,8 @@ SELECT 'sum', m.month, m.sector, CASE WHEN m.sector <> :all THEN m.counts END,
 UNION ALL
 SELECT 'sum', d.day, d.sector, CASE WHEN d.sector <> :all THEN d.counts END,
        CASE WHEN d.sector = :wanted THEN d.durations END, NULL
-  FROM stats_daily d
+  FROM unmerged u JOIN stats_daily d ON d.day >= u.month AND d.day < (u.month + interval '1 month')::date
  WHERE d.day >= :first AND d.day <= :last AND (d.sector <> :all OR d.sector = :wanted)
-   AND date_trunc('month', d.day)::date NOT IN (SELECT month FROM merged)
 UNION ALL
 SELECT 'open', day, sector, NULL, NULL, open_at_end FROM stats_daily WHERE day = :last AND sector <> :all
 """
