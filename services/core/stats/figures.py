@@ -58,7 +58,7 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
     last_day = paris_day(stop - timedelta(microseconds=1))
     wanted = ALL_PARIS if durations_of is None else durations_of
     rolled, open_last = _read_rollups(session, semester.first_day, last_day, wanted, sectors, durations)
-    for first, end in _gaps(semester.first_day, last_day, rolled):
+    for first, end in _live_gaps(session, _gaps(semester.first_day, last_day, rolled)):
         live = tally_days(session, max(paris_midnight(first), semester.start), min(paris_midnight(end), stop), now)
         for (_, sector), tally in live.items():
             sectors.setdefault(sector, Tally()).add(Tally(counts=tally.counts))
@@ -137,6 +137,19 @@ def _read_rollups(
                         bin_ = int(lower)
                         into[bin_] = into.get(bin_, 0) + n
     return rolled, open_last
+
+
+def _live_gaps(session: Session, gaps: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The gaps from the day of the first signal on: nothing happens before it (every situation, event and
+    deadline follows a signal), which is also why the rollup task starts there. Without this, a semester
+    before any data (the previous one on the dashboard) would look up its day of margin on every request."""
+    if not gaps:
+        return gaps
+    first_signal = session.execute(text("SELECT min(received_at) FROM signals")).scalar_one()
+    if first_signal is None:
+        return []
+    start = paris_day(first_signal)
+    return [(max(first, start), end) for first, end in gaps if end > start]
 
 
 def _gaps(first: date, last: date, rolled: set[date]) -> list[tuple[date, date]]:
