@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from services.core.models import AuditEntry
-from services.core.stats.rollups import last_closed_day, roll_day
+from services.core.stats.rollups import last_closed_day, refresh_stale_months, roll_day
 from services.core.stats.semesters import paris_day
 
 PURGE_ACTOR = "urgence demo --purge"
@@ -105,6 +105,7 @@ def purge(session: Session, now: datetime) -> Purged:
     )
     if first is not None:
         gone.days_recomputed, gone.days_cleared = _recompute_rollups(session, paris_day(first), now)
+        refresh_stale_months(session, now)  # the months of the days cleared too
     session.add(
         AuditEntry(
             at=now,

@@ -37,7 +37,7 @@ from services.core.models import Signal, Situation
 from services.core.situations.actions import can_do
 from services.core.situations.deadlines import scan_deadlines
 from services.core.situations.status import OPEN_STATUSES
-from services.core.stats.rollups import roll_day
+from services.core.stats.rollups import refresh_stale_months, roll_day
 from services.core.stats.semesters import Semester, paris_midnight
 from services.core.territory import SECTORS, TerritoryMap
 from services.demo.driver import (
@@ -535,6 +535,8 @@ def run(
     rolled = in_processes(engine, [partial(_roll_days, engine, chunk, now) for chunk in chunks if chunk])
     result.days_rolled = sum(rolled)
     with Session(engine) as session:
+        refresh_stale_months(session, now)  # days of one month were rolled up by several processes at once
+        session.commit()
         result.escalations = int(
             session.execute(
                 text("SELECT count(*) FROM events WHERE type = 'escalated' AND at >= :start AND at < :end"),

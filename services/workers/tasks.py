@@ -97,9 +97,9 @@ def scan_deadlines_task() -> dict[str, int]:
 
 @scheduled_task(ROLLUP)
 def rollup_closed_days() -> int:
-    """Recompute the statistics rollups of closed days (missing ones, and the last few again), one day per
-    transaction: an interrupted run loses nothing done, and a replay rewrites the same rows."""
-    from services.core.stats.rollups import days_to_roll, roll_day
+    """Recompute the statistics rollups of closed days (missing ones, and the last few again), one month's days
+    per transaction: an interrupted run loses nothing done, and a replay rewrites the same rows."""
+    from services.core.stats.rollups import by_month, days_to_roll, refresh_stale_months, roll_days
 
     settings = get_settings()
     now = utc_now()
@@ -108,12 +108,14 @@ def rollup_closed_days() -> int:
             session, now, reroll_days=settings.stats_reroll_days, limit=settings.stats_rollup_max_days
         )
     )
-    for day in days:
+    for month in by_month(days):
 
-        def roll(session: Session, day: date = day) -> None:
-            roll_day(session, day, now)
+        def roll(session: Session, month: list[date] = month) -> None:
+            roll_days(session, month, now)
 
         in_transaction(roll)
+    # Months merged while another day of theirs was being recomputed (two workers at once) are merged again.
+    in_transaction(lambda session: refresh_stale_months(session, now))
     return len(days)
 
 

@@ -38,6 +38,7 @@ TABLES = (
     "structures",
     "deliveries",
     "stats_daily",
+    "stats_monthly",
     "fiche_publications",
     "fiche_drafts",
 )

@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import col, select
+from sqlalchemy import text
+from sqlmodel import Session, col, select
 
 from services.core.db import session_scope
-from services.core.models import DailyRollup
+from services.core.models import DailyRollup, MonthlyRollup
 from services.core.procedures import seed_book
 from services.core.stats.export import from_csv, lines
-from services.core.stats.figures import semester_report
-from services.core.stats.rollups import days_to_roll, roll_day
+from services.core.stats.figures import VARIANTS, semester_report
+from services.core.stats.rollups import by_month, days_to_roll, refresh_stale_months, roll_day, roll_days
 from services.core.stats.semesters import Semester, paris_midnight
+from services.core.stats.tally import open_at, open_at_ends
 from services.core.territory import default_map
 from services.demo.driver import Driver
 from services.demo.places import grid_points
@@ -87,15 +89,23 @@ def dataset() -> dict[str, str]:
 
 def report(semester: Semester, sector: str | None = None, variant: str = "internal", now: datetime = NOW) -> Any:
     with session_scope() as session:
-        return semester_report(
-            session,
-            semester,
-            sector=sector,
-            variant=variant,
-            now=now,
-            threshold=5,
-            fiche_codes=seed_book().codes,
-        )
+        return report_in(session, semester, sector, variant, now)
+
+
+def report_in(session: Session, semester: Semester, sector: str | None, variant: str, now: datetime = NOW) -> Any:
+    return semester_report(
+        session, semester, sector=sector, variant=variant, now=now, threshold=5, fiche_codes=seed_book().codes
+    )
+
+
+def from_scratch(semester: Semester, sector: str | None = None, variant: str = "internal") -> Any:
+    """The same report with no rollup at all (every day computed from the tables), in a transaction undone."""
+    with session_scope() as session:
+        session.execute(text("DELETE FROM stats_monthly"))
+        session.execute(text("DELETE FROM stats_daily"))
+        figures = report_in(session, semester, sector, variant)
+        session.rollback()
+        return figures
 
 
 def nonzero(breakdown: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +197,81 @@ def test_rollups_equal_live_computation_and_replays_change_nothing(dataset: dict
     }
     for key, figures in live.items():
         assert report(*key) == figures, key
+
+
+def roll_up(now: datetime, reroll_days: int = 3) -> list[date]:
+    with session_scope() as session:
+        days = days_to_roll(session, now, reroll_days=reroll_days, limit=1000)
+        for day in days:
+            roll_day(session, day, now)
+        session.commit()
+    return days
+
+
+def test_merged_months_give_the_figures_of_the_tables_even_after_a_late_event(dataset: dict[str, str]) -> None:
+    scopes = [(s, sector, v) for s in (PREVIOUS, S1, S2) for sector in (None, "paris-13", "paris-05") for v in VARIANTS]
+    roll_up(NOW)
+    with session_scope() as session:
+        merged = session.exec(select(MonthlyRollup).where(col(MonthlyRollup.sector) == "*")).all()
+        assert sorted(m.month for m in merged) == [date(2025, 12, 1)] + [date(2026, n, 1) for n in range(1, 8)]
+        assert refresh_stale_months(session, NOW) == 0  # each merge is built from exactly its month's days
+        # The merges are what a semester reads: a change made to one (undone here) shows in the figures.
+        session.execute(
+            text(
+                "UPDATE stats_monthly SET counts = counts || '{\"escalations\": 40}'"
+                " WHERE month = '2026-03-01' AND sector = 'paris-13'"
+            )
+        )
+        assert report_in(session, S1, None, "internal")["escalations"] == 41
+        session.rollback()
+    for scope in scopes:
+        assert report(*scope) == from_scratch(*scope), scope
+
+    # A late event: a contact with g on 14 July, logged after that day was rolled up (and merged into July).
+    before = report(S2)
+    with session_scope() as session:
+        Driver(session, seed_book(), default_map()).contact(dataset["g"], t("2026-07-14T09:00:00+02:00"))
+        session.commit()
+    assert report(S2) == before  # the closed day's rollup holds until it is recomputed
+    assert from_scratch(S2)["time_to_contact"]["count"] == before["time_to_contact"]["count"] + 1
+    assert date(2026, 7, 14) in roll_up(NOW)  # the task recomputes the last days, and their month
+    for scope in scopes:
+        assert report(*scope) == from_scratch(*scope), scope
+
+    # A day's rollup removed behind the month's back (as the demo's purge does): the month is read day by day,
+    # the day computed live, until the month is merged again.
+    with session_scope() as session:
+        session.execute(text("DELETE FROM stats_daily WHERE day = '2026-03-10'"))
+        session.commit()
+    for scope in scopes:
+        assert report(*scope) == from_scratch(*scope), scope
+    with session_scope() as session:
+        assert refresh_stale_months(session, NOW) == 1
+        session.commit()
+    for scope in scopes:
+        assert report(*scope) == from_scratch(*scope), scope
+
+
+def rollup_rows(session: Session) -> dict[tuple[date, str], Any]:
+    return {(r.day, r.sector): (r.counts, r.durations, r.open_at_end) for r in session.exec(select(DailyRollup))}
+
+
+def test_a_month_rolled_up_at_once_equals_its_days_rolled_up_one_by_one(dataset: dict[str, str]) -> None:
+    days = S1.days() + [date(2026, 7, d) for d in range(1, 15)]
+    with session_scope() as session:
+        for day in days:
+            roll_day(session, day, NOW)
+        one_by_one = {
+            (r.day, r.sector): (r.counts, r.durations, r.open_at_end) for r in session.exec(select(DailyRollup))
+        }
+        for month in by_month(days):
+            roll_days(session, month, NOW)
+        assert rollup_rows(session) == one_by_one
+        # One pass over the situations gives what `open_at` counts at the end of each day.
+        ends = open_at_ends(session, days)
+        assert ends == {day: open_at(session, paris_midnight(day + timedelta(days=1))) for day in days}
+        assert ends[date(2026, 6, 30)] == {"paris-13": 1, "paris-centre": 1}  # f, and c since December
+        session.rollback()
 
 
 def test_past_semesters_are_frozen(dataset: dict[str, str]) -> None:

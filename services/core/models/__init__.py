@@ -6,7 +6,7 @@ from services.core.models.fiches import FicheDraft, FichePublication
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
 from services.core.models.situations import Event, Situation, WeatherPlanState
-from services.core.models.stats import DailyRollup
+from services.core.models.stats import DailyRollup, MonthlyRollup
 
 __all__ = [
     "ApiToken",
@@ -18,6 +18,7 @@ __all__ = [
     "FicheDraft",
     "FichePublication",
     "IdempotencyKey",
+    "MonthlyRollup",
     "OutboxMessage",
     "Signal",
     "Situation",

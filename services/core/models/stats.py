@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, Date, Index, Table, func
+from sqlalchemy import BigInteger, Column, Date, Index, Table, func, text
 from sqlmodel import Field, SQLModel
 
 from services.core.models._types import json_field, required_instant
@@ -28,6 +28,23 @@ class DailyRollup(SQLModel, table=True):
     durations: dict[str, Any] = json_field(nullable=False, default=dict)
     # Situations still open at the end of the day (a level, not a flow: never summed).
     open_at_end: int = 0
+    computed_at: datetime = required_instant()
+    # One value per recomputation of a day (shared by its rows): what a month's merge says it was built from.
+    rev: int = Field(sa_column=Column(BigInteger, nullable=False, server_default=text("nextval('stats_daily_rev')")))
+
+
+class MonthlyRollup(SQLModel, table=True):
+    """One month of one sector: the sum of the daily rollups listed in `built_from` ("YYYYMMDD:rev,…" of the
+    ALL_PARIS rows). A reader uses it only when that list is still exactly the month's daily rollups, so it is
+    never stale: a day recomputed, added or removed since makes the reader fall back to the daily rows."""
+
+    __tablename__ = "stats_monthly"
+
+    month: date = Field(sa_column=Column(Date, primary_key=True))  # its first day
+    sector: str = Field(primary_key=True, max_length=20)
+    counts: dict[str, int] = json_field(nullable=False, default=dict)
+    durations: dict[str, Any] = json_field(nullable=False, default=dict)
+    built_from: str = Field(nullable=False)
     computed_at: datetime = required_instant()
 
 

@@ -19,6 +19,7 @@ from services.core.models.stats import ALL_PARIS, NO_SECTOR
 from services.core.signals.schemas import Source
 from services.core.situations.schemas import Outcome
 from services.core.stats.histograms import add, percentile
+from services.core.stats.rollups import BUILT_FROM_SQL
 from services.core.stats.semesters import Semester, paris_day, paris_midnight
 from services.core.stats.suppression import MARGIN, SECRET, Cell, Table, suppress
 from services.core.stats.tally import DURATION_KINDS, Tally, open_at, open_now, tally_days
@@ -56,36 +57,8 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
         return SemesterData(semester, now, sectors, durations, {})
     last_day = paris_day(stop - timedelta(microseconds=1))
     wanted = ALL_PARIS if durations_of is None else durations_of
-    window = {"first": semester.first_day, "last": last_day, "wanted": wanted, "all": ALL_PARIS}
-    # Summed by PostgreSQL (jsonb_each in C), not row by row here: a few hundred numbers come back.
-    rolled: set[date] = set(
-        session.execute(
-            text("SELECT day FROM stats_daily WHERE sector = :all AND day >= :first AND day <= :last"), window
-        ).scalars()
-    )
-    for row_sector, key, n in session.execute(
-        text(
-            "SELECT r.sector, c.key, sum(c.value::bigint) FROM stats_daily r, jsonb_each_text(r.counts) c"
-            " WHERE r.day >= :first AND r.day <= :last AND r.sector <> :all GROUP BY 1, 2"
-        ),
-        window,
-    ):
-        sectors.setdefault(row_sector, Tally()).count(key, int(n))
-    for kind, lower, n in session.execute(
-        text(
-            "SELECT d.key, b.key, sum(b.value::bigint) FROM stats_daily r, jsonb_each(r.durations) d,"
-            " jsonb_each_text(d.value) b WHERE r.day >= :first AND r.day <= :last AND r.sector = :wanted"
-            " GROUP BY 1, 2"
-        ),
-        window,
-    ):
-        add(durations.setdefault(kind, {}), {int(lower): int(n)})
-    open_last: dict[str, int] = dict(
-        session.execute(
-            text("SELECT sector, open_at_end FROM stats_daily WHERE day = :last AND sector <> :all"), window
-        ).all()
-    )
-    for first, end in _gaps(semester.first_day, last_day, rolled):
+    rolled, open_last = _read_rollups(session, semester.first_day, last_day, wanted, sectors, durations)
+    for first, end in _live_gaps(session, _gaps(semester.first_day, last_day, rolled)):
         live = tally_days(session, max(paris_midnight(first), semester.start), min(paris_midnight(end), stop), now)
         for (_, sector), tally in live.items():
             sectors.setdefault(sector, Tally()).add(Tally(counts=tally.counts))
@@ -99,6 +72,84 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
     else:
         open_end = open_at(session, semester.end)
     return SemesterData(semester, now, sectors, durations, open_end)
+
+
+# One statement, so one snapshot: the days said to be rolled up are exactly those summed (a day rolled up
+# meanwhile is then computed live, never counted twice). A month's merge is used when it covers the whole month
+# within [first, last] and was built from exactly the month's daily rollups as they are now; other months are
+# read day by day. Counts of the ALL_PARIS rows are not needed (the sectors add up to them), only durations.
+_ROLLUPS = f"""
+WITH days AS (
+    SELECT day, rev FROM stats_daily WHERE sector = :all AND day >= :first AND day <= :last
+), merged AS (
+    SELECT m.month FROM stats_monthly m
+    JOIN (SELECT date_trunc('month', day)::date AS month, {BUILT_FROM_SQL} AS built_from FROM days GROUP BY 1) p
+      ON p.month = m.month AND p.built_from = m.built_from
+    WHERE m.sector = :all AND m.month >= :first AND (m.month + interval '1 month')::date <= CAST(:last AS date) + 1
+), unmerged AS (  -- the other months, read day by day (through the index, only those days)
+    SELECT g::date AS month
+      FROM generate_series(date_trunc('month', CAST(:first AS date)), CAST(:last AS date), interval '1 month') g
+     WHERE g::date NOT IN (SELECT month FROM merged)
+)
+SELECT 'day' AS kind, day, NULL AS sector, NULL::jsonb AS counts, NULL::jsonb AS durations, NULL::int AS open
+  FROM days
+UNION ALL
+SELECT 'sum', m.month, m.sector, CASE WHEN m.sector <> :all THEN m.counts END,
+       CASE WHEN m.sector = :wanted THEN m.durations END, NULL
+  FROM stats_monthly m WHERE m.month IN (SELECT month FROM merged) AND (m.sector <> :all OR m.sector = :wanted)
+UNION ALL
+SELECT 'sum', d.day, d.sector, CASE WHEN d.sector <> :all THEN d.counts END,
+       CASE WHEN d.sector = :wanted THEN d.durations END, NULL
+  FROM unmerged u JOIN stats_daily d ON d.day >= u.month AND d.day < (u.month + interval '1 month')::date
+ WHERE d.day >= :first AND d.day <= :last AND (d.sector <> :all OR d.sector = :wanted)
+UNION ALL
+SELECT 'open', day, sector, NULL, NULL, open_at_end FROM stats_daily WHERE day = :last AND sector <> :all
+"""
+
+
+def _read_rollups(
+    session: Session,
+    first: date,
+    last: date,
+    wanted: str,
+    sectors: dict[str, Tally],
+    durations: dict[str, dict[int, int]],
+) -> tuple[set[date], dict[str, int]]:
+    """Add the rolled-up days of [first, last] into `sectors` and `durations` (those of `wanted`); the days
+    rolled up, and the situations open at the end of `last` by sector (when it is rolled up)."""
+    rolled: set[date] = set()
+    open_last: dict[str, int] = {}
+    params = {"first": first, "last": last, "wanted": wanted, "all": ALL_PARIS}
+    for kind, day, sector, counts, hists, open_count in session.execute(text(_ROLLUPS), params):
+        if kind == "day":
+            rolled.add(day)
+        elif kind == "open":
+            open_last[sector] = open_count
+        else:
+            if counts is not None:
+                tally = sectors.setdefault(sector, Tally())
+                for key, n in counts.items():
+                    tally.count(key, n)
+            if hists is not None:
+                for duration, hist in hists.items():
+                    into = durations.setdefault(duration, {})
+                    for lower, n in hist.items():
+                        bin_ = int(lower)
+                        into[bin_] = into.get(bin_, 0) + n
+    return rolled, open_last
+
+
+def _live_gaps(session: Session, gaps: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The gaps from the day of the first signal on: nothing happens before it (every situation, event and
+    deadline follows a signal), which is also why the rollup task starts there. Without this, a semester
+    before any data (the previous one on the dashboard) would look up its day of margin on every request."""
+    if not gaps:
+        return gaps
+    first_signal = session.execute(text("SELECT min(received_at) FROM signals")).scalar_one()
+    if first_signal is None:
+        return []
+    start = paris_day(first_signal)
+    return [(max(first, start), end) for first, end in gaps if end > start]
 
 
 def _gaps(first: date, last: date, rolled: set[date]) -> list[tuple[date, date]]:

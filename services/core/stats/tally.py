@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -25,17 +25,57 @@ from sqlmodel import Session
 
 from services.core.models.stats import NO_SECTOR
 from services.core.stats.histograms import add, bin_of
+from services.core.stats.semesters import paris_midnight
 
 DURATION_KINDS: tuple[str, ...] = ("ack", "contact", "resolve")
 PARIS_DAY = "(({col}) AT TIME ZONE 'Europe/Paris')::date"
 
-# The reception of the signal that opened each situation (its first event is always `opened`).
-_OPENING_RECEPTION = """
-    coalesce((SELECT sg.received_at FROM events e JOIN signals sg ON sg.id = e.data->>'signal_id'
-              WHERE e.situation_id = s.id AND e.type = 'opened' ORDER BY e.id LIMIT 1), s.opened_at)
-"""
 # When a situation was first taken in hand, whatever the first step was.
 TAKEN_AT = "LEAST(s.acknowledged_at, s.first_contact_at, s.resolved_at)"
+
+# Situations opened, resolved, taken in hand and first contacted in [start, stop), in one statement: each
+# situation concerned is found once (through the index of each instant), and the reception of the signal that
+# opened it (its first `opened` event's signal, else its opening) is looked up once, by a join the planner can
+# hash over a month as well as loop over a day. Routing follows reception by seconds: a day of margin on
+# `opened_at` keeps its index useful for the openings.
+_SITUATION_FLOWS = f"""
+WITH concerned AS MATERIALIZED (
+    SELECT s.id, s.sector, s.primary_fiche, s.status, s.outcome, s.opened_at, s.resolved_at,
+           s.first_contact_at, {TAKEN_AT} AS taken_at
+      FROM situations s
+     WHERE (s.opened_at >= :start AND s.opened_at < CAST(:stop AS timestamptz) + interval '1 day')
+        OR (s.resolved_at >= :start AND s.resolved_at < :stop)
+        OR ({TAKEN_AT} >= :start AND {TAKEN_AT} < :stop)
+        OR (s.first_contact_at >= :start AND s.first_contact_at < :stop)
+), opening AS (
+    SELECT DISTINCT ON (e.situation_id) e.situation_id, sg.received_at
+      FROM events e JOIN signals sg ON sg.id = e.data->>'signal_id'
+     WHERE e.type = 'opened' AND e.situation_id IN (SELECT id FROM concerned)
+     ORDER BY e.situation_id, e.id
+), s AS MATERIALIZED (
+    SELECT c.*, coalesce(o.received_at, c.opened_at) AS received_at
+      FROM concerned c LEFT JOIN opening o ON o.situation_id = c.id
+)
+SELECT 'opened', {PARIS_DAY.format(col="received_at")}, sector, primary_fiche, NULL::int, count(*) FROM s
+ WHERE opened_at >= :start AND opened_at < CAST(:stop AS timestamptz) + interval '1 day'
+   AND received_at >= :start AND received_at < :stop
+ GROUP BY 2, 3, 4
+UNION ALL
+SELECT 'resolve', {PARIS_DAY.format(col="resolved_at")}, sector, coalesce(outcome, 'other'),
+       floor(extract(epoch FROM resolved_at - received_at) / 60)::int, count(*) FROM s
+ WHERE status = 'resolved' AND resolved_at >= :start AND resolved_at < :stop
+ GROUP BY 2, 3, 4, 5
+UNION ALL
+SELECT 'ack', {PARIS_DAY.format(col="taken_at")}, sector, NULL,
+       floor(extract(epoch FROM taken_at - received_at) / 60)::int, count(*) FROM s
+ WHERE taken_at >= :start AND taken_at < :stop
+ GROUP BY 2, 3, 5
+UNION ALL
+SELECT 'contact', {PARIS_DAY.format(col="first_contact_at")}, sector, NULL,
+       floor(extract(epoch FROM first_contact_at - received_at) / 60)::int, count(*) FROM s
+ WHERE first_contact_at >= :start AND first_contact_at < :stop
+ GROUP BY 2, 3, 5
+"""
 
 
 @dataclass
@@ -83,6 +123,9 @@ def tally_days(session: Session, start: datetime, stop: datetime, now: datetime)
     if stop <= start:
         return result
     window = {"start": start, "stop": stop}
+    # The correlated look-ups are costed far above what they take: JIT would compile for 60 ms per statement
+    # to save none (for the rest of this transaction only).
+    session.execute(text("SET LOCAL jit = off"))
 
     for day, sector, source, n in session.execute(
         text(
@@ -95,47 +138,17 @@ def tally_days(session: Session, start: datetime, stop: datetime, now: datetime)
         tally.count("signals_received", n)
         tally.count(f"source:{source}", n)
 
-    # Routing follows reception by seconds: a day of margin on `opened_at` keeps the index useful.
-    for day, sector, fiche, n in session.execute(
-        text(
-            f"SELECT {PARIS_DAY.format(col='o.received_at')}, s.sector, s.primary_fiche, count(*)"
-            f" FROM situations s CROSS JOIN LATERAL (SELECT {_OPENING_RECEPTION} AS received_at) o"
-            " WHERE s.opened_at >= :start AND s.opened_at < CAST(:stop AS timestamptz) + interval '1 day'"
-            " AND o.received_at >= :start AND o.received_at < :stop GROUP BY 1, 2, 3"
-        ),
-        window,
-    ):
+    for what, day, sector, key, minutes, n in session.execute(text(_SITUATION_FLOWS), window):
         tally = result[(day, sector)]
-        tally.count("situations_opened", n)
-        tally.count(f"fiche:{fiche}", n)
-
-    for day, sector, outcome, minutes, n in session.execute(
-        text(
-            f"SELECT {PARIS_DAY.format(col='s.resolved_at')}, s.sector, coalesce(s.outcome, 'other'),"
-            f" floor(extract(epoch FROM s.resolved_at - {_OPENING_RECEPTION}) / 60)::int, count(*)"
-            " FROM situations s WHERE s.status = 'resolved' AND s.resolved_at >= :start AND s.resolved_at < :stop"
-            " GROUP BY 1, 2, 3, 4"
-        ),
-        window,
-    ):
-        tally = result[(day, sector)]
-        tally.count("situations_resolved", n)
-        tally.count(f"outcome:{outcome}", n)
-        tally.count("done:resolve", n)
-        _record_duration(tally, "resolve", minutes, n)
-
-    for kind, instant in (("ack", TAKEN_AT), ("contact", "s.first_contact_at")):
-        for day, sector, minutes, n in session.execute(
-            text(
-                f"SELECT {PARIS_DAY.format(col=instant)}, s.sector,"
-                f" floor(extract(epoch FROM {instant} - {_OPENING_RECEPTION}) / 60)::int, count(*)"
-                f" FROM situations s WHERE {instant} >= :start AND {instant} < :stop GROUP BY 1, 2, 3"
-            ),
-            window,
-        ):
-            tally = result[(day, sector)]
-            tally.count(f"done:{kind}", n)
-            _record_duration(tally, kind, minutes, n)
+        if what == "opened":
+            tally.count("situations_opened", n)
+            tally.count(f"fiche:{key}", n)
+            continue
+        if what == "resolve":
+            tally.count("situations_resolved", n)
+            tally.count(f"outcome:{key}", n)
+        tally.count(f"done:{what}", n)
+        _record_duration(tally, what, minutes, n)
 
     for day, sector, n in session.execute(
         text(
@@ -187,6 +200,43 @@ def open_at(session: Session, instant: datetime) -> dict[str, int]:
         {"at": instant},
     )
     return {sector: n for sector, n in rows}
+
+
+def open_at_ends(session: Session, days: list[date]) -> dict[date, dict[str, int]]:
+    """For each day, sector → situations open at the end of it, as `open_at` counts them, in one pass over the
+    situations for all the days: those opened by then, less those closed by then (a situation opened before
+    an instant and not closed before it is one opened before it, unless it was both opened and closed before
+    it: closed by the later of the two instants)."""
+    if not days:
+        return {}
+    last = max(days)
+    opened: dict[str, dict[date, int]] = defaultdict(dict)
+    closed: dict[str, dict[date, int]] = defaultdict(dict)
+    for sector, opened_day, closed_day, is_opened, n in session.execute(
+        text(
+            f"SELECT sector, od, cd, GROUPING(od) = 0, count(*) FROM ("
+            f"  SELECT sector, {PARIS_DAY.format(col='opened_at')} AS od,"
+            f"   CASE status WHEN 'resolved' THEN {PARIS_DAY.format(col='greatest(opened_at, resolved_at)')}"
+            f"   WHEN 'merged' THEN {PARIS_DAY.format(col='greatest(opened_at, updated_at)')} END AS cd"
+            "  FROM situations WHERE opened_at < :end) s"
+            " GROUP BY GROUPING SETS ((sector, od), (sector, cd))"
+        ),
+        {"end": paris_midnight(last + timedelta(days=1))},
+    ):
+        if is_opened:
+            opened[sector][opened_day] = n
+        elif closed_day is not None:
+            closed[sector][closed_day] = n
+    result: dict[date, dict[str, int]] = {}
+    for day in days:
+        counts: dict[str, int] = {}
+        for sector in opened:
+            n = sum(k for d, k in opened[sector].items() if d <= day)
+            n -= sum(k for d, k in closed.get(sector, {}).items() if d <= day)
+            if n:
+                counts[sector] = n
+        result[day] = counts
+    return result
 
 
 def open_now(session: Session) -> dict[str, int]:
