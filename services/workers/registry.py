@@ -31,7 +31,7 @@ from services.core.outbox import (
     SCAN_DEADLINES,
 )
 from services.core.settings import Settings
-from services.core.signals.dispatch import flag_routing_failure
+from services.core.situations.orientation import flag_orientation_failure
 from services.workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class TaskSpec:
 
 def _flag_signal(session: Session, payload: Mapping[str, Any], error: str, now: datetime) -> dict[str, Any]:
     signal_id = str(payload["signal_id"])
-    flag_routing_failure(session, signal_id, error)
+    flag_orientation_failure(session, signal_id, error)
     return {"signal_id": signal_id}
 
 

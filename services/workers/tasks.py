@@ -14,8 +14,8 @@ from services.core.alerts.delivery import Attempt, DeliveryError, Transport, att
 from services.core.clock import utc_now
 from services.core.procedures import active_fiches
 from services.core.settings import Settings, get_settings
-from services.core.signals.dispatch import RoutingOutcome, route_signal
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
+from services.core.situations.orientation import Orientation, orient_signal
 from services.core.territory import default_map
 from services.workers.registry import ALERT, ERASE, ROLLUP, ROUTING, SCAN, outbox_task, scheduled_task
 from services.workers.runner import in_transaction, retry_or_abandon, run_in_transaction
@@ -26,9 +26,9 @@ MAX_SCAN_BATCHES = 50
 
 
 @outbox_task(ROUTING)
-def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
-    def work(session: Session) -> RoutingOutcome | None:
-        return route_signal(
+def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
+    def work(session: Session) -> Orientation | None:
+        return orient_signal(
             session,
             signal_id,
             now=utc_now(),

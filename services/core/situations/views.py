@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import OPEN_STATUSES, Event, Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
+from services.core.personal_data import personal_fields
 from services.core.retention import without_free_text
 from services.core.routing import DEADLINE_KINDS
-from services.core.signals.views import personal_fields
 from services.core.timefmt import rfc3339
 
 # Sorting key for situations with no deadline left (closed ones in filtered lists): after every real one.

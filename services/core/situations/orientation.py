@@ -1,5 +1,9 @@
-"""Routing a stored signal: the body of the `route_signal` task, idempotent on the signal id; and routing again
-one the MUS places in an arrondissement."""
+"""Orienting a stored signal: the routing engine's decision (`core/routing.py`) applied to a received signal,
+which then joins or opens its situation (`placement.py`). The body of the `urgence.route_signal` task, idempotent
+on the signal id; and orienting again one the MUS places in an arrondissement.
+
+Words kept apart: the *routing engine* decides (`routing.route` → `Decision`, pure); *orienting* a stored signal
+is this module (database, locks, situation); *routes* are the API's HTTP paths."""
 
 from __future__ import annotations
 
@@ -21,14 +25,14 @@ from services.core.territory import Territory, TerritoryMap
 
 
 @dataclass(frozen=True)
-class RoutingOutcome:
+class Orientation:
     signal_id: str
     status: str
     situation_id: str | None
     replayed: bool  # the signal had already been routed: nothing changed
 
 
-def route_signal(
+def orient_signal(
     session: Session,
     signal_id: str,
     *,
@@ -36,8 +40,8 @@ def route_signal(
     fiches: FicheBook,
     territory_map: TerritoryMap,
     outbox_id: int | None = None,
-) -> RoutingOutcome | None:
-    """Route one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
+) -> Orientation | None:
+    """Orient one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
     no-ops. None when the signal does not exist (nothing to do)."""
     found = _locked_with_plan(session, signal_id)
     if found is None:
@@ -46,15 +50,15 @@ def route_signal(
     signal, weather = found
     if signal.status != "received":
         mark_done(session, outbox_id, now)
-        return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
+        return Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
 
     territory = territory_map.locate(
         lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
     )
-    _route_in(session, signal, territory, weather, fiches, now)
+    _orient_in(session, signal, territory, weather, fiches, now)
     mark_done(session, outbox_id, now)
     session.flush()
-    return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=False)
+    return Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
 
 
 def _locked_with_plan(session: Session, signal_id: str) -> tuple[Signal, WeatherPlan | None] | None:
@@ -71,7 +75,7 @@ def _locked_with_plan(session: Session, signal_id: str) -> tuple[Signal, Weather
     return signal, None if plan_kind is None else WeatherPlan(kind=plan_kind, level=plan_level)
 
 
-def _route_in(
+def _orient_in(
     session: Session,
     signal: Signal,
     territory: Territory,
@@ -111,8 +115,8 @@ def assign_signal(
     now: datetime,
     fiches: FicheBook,
     territory_map: TerritoryMap,
-) -> RoutingOutcome:
-    """Route an out-of-territory signal again as if located in `arrondissement` (the MUS found it misplaced):
+) -> Orientation:
+    """Orient an out-of-territory signal again as if located in `arrondissement` (the MUS found it misplaced):
     the worker's own path, so it opens or joins a situation exactly once. Assigning it again to the same
     arrondissement changes nothing (replayed); any other signal is a conflict."""
     if not 1 <= arrondissement <= 20:
@@ -123,11 +127,11 @@ def assign_signal(
     signal, weather = found
     note = assigned_note(arrondissement)
     if signal.status == "routed" and note in (signal.decision or {}).get("notes", ()):
-        return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=True)
+        return Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
     if signal.status != "out_of_territory":
         raise Conflict(f"seul un signalement hors territoire peut être attribué (statut : {signal.status})")
     located = territory_map.locate(arrondissement=arrondissement)
-    situation = _route_in(session, signal, replace(located, notes=(*located.notes, note)), weather, fiches, now)
+    situation = _orient_in(session, signal, replace(located, notes=(*located.notes, note)), weather, fiches, now)
     assert situation is not None
     record(
         session,
@@ -138,13 +142,13 @@ def assign_signal(
         data={"signal_id": signal.id, "arrondissement": arrondissement, "from": "out_of_territory"},
     )
     session.flush()
-    return RoutingOutcome(signal.id, signal.status, signal.situation_id, replayed=False)
+    return Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
 
 
-def flag_routing_failure(session: Session, signal_id: str, error: str) -> None:
-    """Routing keeps failing: say so on the signal (it stays `received`, visible to people), never drop it. A
-    plain UPDATE by id, never loading the row: the signal may be one the ORM cannot read (that may be why
-    routing failed)."""
+def flag_orientation_failure(session: Session, signal_id: str, error: str) -> None:
+    """Orienting keeps failing: say so on the signal (`routing_error`; it stays `received`, visible to people),
+    never drop it. A plain UPDATE by id, never loading the row: the signal may be one the ORM cannot read (that
+    may be why orienting failed)."""
     session.connection().execute(
         update(Signal)
         .where(col(Signal.id) == signal_id, col(Signal.status) == "received")
