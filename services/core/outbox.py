@@ -23,6 +23,8 @@ from services.core.models import DeadLetter, OutboxMessage
 # Every task's name, here once: core writes the outbox ones (and names the scan's dead letters), the workers'
 # registry (`services/workers/registry.py`) binds each to its queue, its code and its give-up.
 ROUTE_SIGNAL = "urgence.route_signal"
+# Not an outbox row's task: the relay's message for a batch of ROUTE_SIGNAL rows (one publish, one transaction).
+ROUTE_SIGNALS = "urgence.route_signals"
 DELIVER_ALERT = "urgence.deliver_alert"
 SCAN_DEADLINES = "urgence.scan_deadlines"
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
@@ -137,6 +139,17 @@ def mark_done(session: Session, outbox_id: int | None, now: datetime, *, item: M
         update(OutboxMessage).where(_unfinished(outbox_id, item)).values(done_at=now)
     )
     return finished.rowcount == 1
+
+
+def mark_all_done(session: Session, outbox_ids: Collection[int], now: datetime) -> None:
+    """Finish several rows in one statement (those finished already stay as they are)."""
+    if not outbox_ids:
+        return
+    session.connection().execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(sorted(set(outbox_ids))), col(OutboxMessage.done_at).is_(None))
+        .values(done_at=now)
+    )
 
 
 def mark_retrying(

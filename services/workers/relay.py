@@ -26,7 +26,14 @@ from redis.exceptions import RedisError
 
 from services.core.clock import utc_now
 from services.core.db import session_scope, sqlalchemy_url
-from services.core.outbox import NOTIFY_CHANNEL, Due, claim_for_publishing
+from services.core.outbox import (
+    NOTIFY_CHANNEL,
+    QUEUE_ROUTING,
+    ROUTE_SIGNAL,
+    ROUTE_SIGNALS,
+    Due,
+    claim_for_publishing,
+)
 from services.core.settings import get_settings
 from services.workers.celery_app import QUEUES, celery_app
 from services.workers.heartbeat import relay_heartbeat
@@ -35,6 +42,8 @@ from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# Signals per routing message: a burst's rows travel and commit together; a lone signal goes alone, at once.
+ROUTING_BATCH_SIZE = 50
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 MAX_PAUSE_SECONDS = 10.0
 # The longest the relay sleeps without looking: also how fast it notices `stop()`.
@@ -59,24 +68,55 @@ def publish_due() -> int:
         )
         if not due:
             return 0
+        batch: list[Due] = []
         for message in due:
             if message.publish_count >= settings.outbox_max_attempts:
                 given_up.append((message, f"toujours pas traité après {message.publish_count} publications"))
-                continue
-            try:
-                celery_app.send_task(
-                    message.task,
-                    kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
-                    queue=message.queue,
-                    producer=producer,
-                    retry=False,
-                )
-            except (EncodeError, TypeError, ValueError) as err:  # this row's message, not the broker
-                given_up.append((message, f"message impossible à publier : {type(err).__name__}: {err}"))
+            elif _batchable(message):
+                batch.append(message)
+            else:
+                given_up.extend(_publish(producer, message))
+        for start in range(0, len(batch), ROUTING_BATCH_SIZE):
+            _publish_batch(producer, batch[start : start + ROUTING_BATCH_SIZE])
         session.commit()
     for message, error in given_up:
         _give_up(message, error, now)
     return len(due)
+
+
+def _batchable(message: Due) -> bool:
+    """A well-formed `route_signal` row: it travels in a batch. Any other row (another task, or a payload that is
+    not just a signal id) is published alone, its own way, and a bad one is given up on by itself."""
+    return (
+        message.task == ROUTE_SIGNAL
+        and isinstance(message.payload, dict)
+        and message.payload.keys() == {"signal_id"}
+        and isinstance(message.payload["signal_id"], str)
+    )
+
+
+def _publish(producer: Producer, message: Due) -> list[tuple[Due, str]]:
+    """One row, one message; what to give up on if this row's message cannot be built."""
+    try:
+        celery_app.send_task(
+            message.task,
+            kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
+            queue=message.queue,
+            producer=producer,
+            retry=False,
+        )
+    except (EncodeError, TypeError, ValueError) as err:  # this row's message, not the broker
+        return [(message, f"message impossible à publier : {type(err).__name__}: {err}")]
+    return []
+
+
+def _publish_batch(producer: Producer, rows: list[Due]) -> None:
+    """Signals to orient, one message for the lot (`urgence.route_signals`): one publish, and one transaction at
+    the worker. Each row keeps its outbox id and correlation id, and goes its own way if the batch fails."""
+    items = [
+        {**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id} for message in rows
+    ]
+    celery_app.send_task(ROUTE_SIGNALS, kwargs={"items": items}, queue=QUEUE_ROUTING, producer=producer, retry=False)
 
 
 def _give_up(message: Due, error: str, now: datetime) -> None:

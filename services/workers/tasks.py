@@ -12,12 +12,24 @@ from sqlmodel import Session
 
 from services.core.alerts.delivery import Attempt, DeliveryError, Transport, attempt_delivery
 from services.core.clock import utc_now
+from services.core.logs import CORRELATION_KEY
 from services.core.procedures import active_fiches
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
-from services.core.situations.orientation import Orientation, orient_signal
+from services.core.situations.orientation import Orientation, Waiting, orient_signal, orient_signals
 from services.core.territory import default_map
-from services.workers.registry import ALERT, ERASE, ROLLUP, ROUTING, SCAN, outbox_task, scheduled_task
+from services.workers.celery_app import celery_app
+from services.workers.registry import (
+    ALERT,
+    ERASE,
+    ROLLUP,
+    ROUTING,
+    ROUTING_BATCH,
+    SCAN,
+    batch_task,
+    outbox_task,
+    scheduled_task,
+)
 from services.workers.runner import in_transaction, retry_or_abandon, run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -39,6 +51,28 @@ def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None)
 
     outcome = run_in_transaction(self, work, payload={"signal_id": signal_id}, outbox_id=outbox_id)
     return None if outcome is None else {"status": outcome.status, "situation_id": outcome.situation_id}
+
+
+@batch_task(ROUTING_BATCH)
+def orient_signals_task(items: list[dict[str, Any]]) -> int:
+    """The relay's batch of `route_signal` rows, in one transaction: what makes routing keep up with intake (one
+    message, one commit, a few statements for many signals). If the batch fails, for whatever reason, each of
+    its rows goes on as its own `route_signal` message: a poisoned signal then meets its retries and its give-up
+    alone, and the others are oriented at once. (Sent before this message is acknowledged: a crash in between
+    sends them again, and orienting is idempotent.)"""
+    waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
+    try:
+        in_transaction(
+            lambda session: orient_signals(
+                session, waiting, now=utc_now(), fiches=active_fiches(), territory_map=default_map()
+            )
+        )
+    except Exception as err:
+        log.warning("lot de %d signalements en échec, chacun repart seul : %s", len(items), err)
+        for item in items:
+            celery_app.send_task(ROUTING.name, kwargs=item, queue=ROUTING.queue, retry=False)
+        return 0
+    return len(items)
 
 
 def _transport(settings: Settings) -> Transport:

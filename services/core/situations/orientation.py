@@ -7,6 +7,7 @@ is this module (database, locks, situation); *routes* are the API's HTTP paths."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -16,8 +17,9 @@ from sqlmodel import Session, col, select
 from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from services.core.facts import WeatherPlan, facts_from_json
 from services.core.fiches import FicheBook
+from services.core.logs import correlated
 from services.core.models import Signal, Situation, WeatherPlanState
-from services.core.outbox import mark_done
+from services.core.outbox import mark_all_done
 from services.core.routing import route
 from services.core.situations.placement import place_signal
 from services.core.situations.timeline import record
@@ -43,36 +45,68 @@ def orient_signal(
 ) -> Orientation | None:
     """Orient one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
     no-ops. None when the signal does not exist (nothing to do)."""
-    found = _locked_with_plan(session, signal_id)
-    if found is None:
-        mark_done(session, outbox_id, now)
-        return None
-    signal, weather = found
-    if signal.status != "received":
-        mark_done(session, outbox_id, now)
-        return Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
-
-    territory = territory_map.locate(
-        lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
+    (outcome,) = orient_signals(
+        session, [Waiting(signal_id, outbox_id)], now=now, fiches=fiches, territory_map=territory_map
     )
-    _orient_in(session, signal, territory, weather, fiches, now)
-    mark_done(session, outbox_id, now)
+    return outcome
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A signal to orient, as its outbox row names it (and the id of the request that wrote the row)."""
+
+    signal_id: str
+    outbox_id: int | None = None
+    correlation_id: str | None = None
+
+
+def orient_signals(
+    session: Session, waiting: Sequence[Waiting], *, now: datetime, fiches: FicheBook, territory_map: TerritoryMap
+) -> list[Orientation | None]:
+    """Orient several signals in the caller's transaction, each exactly once in effect (as `orient_signal`), one
+    outcome per item in order. The signals are locked in one statement, their outbox rows finished in another;
+    they are placed sector by sector in one order (the join locks are then always taken in that order: two
+    batches never wait on each other in a cycle). Each is oriented under its request's correlation id."""
+    found = _locked_with_plan(session, [item.signal_id for item in waiting])
+    outcomes: dict[str, Orientation] = {}
+    todo: dict[str, tuple[Signal, Territory, Waiting]] = {}  # a signal named twice is oriented once
+    for item in waiting:
+        signal = found.signals.get(item.signal_id)
+        if signal is None or item.signal_id in outcomes or item.signal_id in todo:
+            continue
+        if signal.status != "received":
+            outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
+            continue
+        territory = territory_map.locate(
+            lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
+        )
+        todo[signal.id] = (signal, territory, item)
+    for signal, territory, item in sorted(todo.values(), key=lambda t: (t[1].sector or "", t[0].id)):
+        with correlated(item.correlation_id):
+            _orient_in(session, signal, territory, found.weather, fiches, now)
+        outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
+    mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
     session.flush()
-    return Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
+    return [outcomes.get(item.signal_id) for item in waiting]
 
 
-def _locked_with_plan(session: Session, signal_id: str) -> tuple[Signal, WeatherPlan | None] | None:
-    """The signal, locked, and the weather plan in force, in one round trip."""
-    found = session.execute(
+@dataclass(frozen=True)
+class _Locked:
+    signals: dict[str, Signal]
+    weather: WeatherPlan | None
+
+
+def _locked_with_plan(session: Session, signal_ids: Sequence[str]) -> _Locked:
+    """The signals, locked (in id order), and the weather plan in force, in one round trip."""
+    rows = session.execute(
         select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
         .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
-        .where(col(Signal.id) == signal_id)
+        .where(col(Signal.id).in_(sorted(set(signal_ids))))
+        .order_by(col(Signal.id))
         .with_for_update(of=Signal)
-    ).first()
-    if found is None:
-        return None
-    signal, plan_kind, plan_level = found
-    return signal, None if plan_kind is None else WeatherPlan(kind=plan_kind, level=plan_level)
+    ).all()
+    weather = None if not rows or rows[0][1] is None else WeatherPlan(kind=rows[0][1], level=rows[0][2])
+    return _Locked({row[0].id: row[0] for row in rows}, weather)
 
 
 def _orient_in(
@@ -83,11 +117,9 @@ def _orient_in(
     fiches: FicheBook,
     now: datetime,
 ) -> Situation | None:
-    """Decide for the signal as located in `territory`; in Paris it opens or joins its situation (None outside)."""
+    """Decide for the signal as located in `territory`; in Paris it opens or joins its situation (None outside).
+    The signal's columns are set once it is placed: one UPDATE of its row, at the next flush."""
     decision = route(facts_from_json({"people": signal.people, "flags": signal.flags}), fiches, territory, weather)
-    signal.decision = decision.to_json()
-    signal.routed_at = now
-    signal.routing_error = None
     situation = None
     if territory.in_paris:
         situation = place_signal(session, signal, decision, territory, fiches, now)
@@ -97,6 +129,9 @@ def _orient_in(
         signal.situation_id = situation.id
     else:
         signal.status = "out_of_territory"
+    signal.decision = decision.to_json()
+    signal.routed_at = now
+    signal.routing_error = None
     session.add(signal)
     return situation
 
@@ -121,10 +156,11 @@ def assign_signal(
     arrondissement changes nothing (replayed); any other signal is a conflict."""
     if not 1 <= arrondissement <= 20:
         raise InvalidInput([FieldError("arrondissement", "range", "un arrondissement de Paris, de 1 à 20")])
-    found = _locked_with_plan(session, signal_id)
-    if found is None:
+    found = _locked_with_plan(session, [signal_id])
+    signal = found.signals.get(signal_id)
+    if signal is None:
         raise NotFound("signalement introuvable")
-    signal, weather = found
+    weather = found.weather
     note = assigned_note(arrondissement)
     if signal.status == "routed" and note in (signal.decision or {}).get("notes", ()):
         return Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
