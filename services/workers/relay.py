@@ -43,7 +43,7 @@ from services.workers.runner import abandon
 log = logging.getLogger(__name__)
 BATCH = 500
 # Signals per routing message: a burst's rows travel and commit together; a lone signal goes alone, at once.
-ROUTING_BATCH_SIZE = 50
+ROUTING_BATCH_SIZE = 100
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 MAX_PAUSE_SECONDS = 10.0
 # The longest the relay sleeps without looking: also how fast it notices `stop()`.
@@ -53,19 +53,25 @@ MAX_WAIT_SECONDS = 1.0
 def publish_due() -> int:
     """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
     unpublished (its transaction rolls back) and propagates; a row that cannot be published, or was published
-    too often, is given up on by itself."""
+    too often, is given up on by itself. While the broker still holds routing messages nobody has taken, routing
+    rows wait in the outbox (`held`): the workers are busy, and what waits goes in bigger batches once they are
+    free, which is what lets routing keep up with a burst."""
     settings = get_settings()
     now = utc_now()
     redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
     given_up: list[tuple[Due, str]] = []
     with session_scope() as session, celery_app.producer_or_acquire() as producer:
+        lengths = _queue_lengths(producer)
+        held = [QUEUE_ROUTING] if lengths[QUEUE_ROUTING] > 0 else []
         due = claim_for_publishing(
             session,
             now,
             redeliver_after=redeliver_after,
-            redeliver_queues=_empty_queues(producer),
+            redeliver_queues=[queue for queue, length in lengths.items() if length == 0],
             limit=BATCH,
+            held_queues=held,
         )
+        _holding[0] = bool(held)
         if not due:
             return 0
         batch: list[Due] = []
@@ -128,14 +134,21 @@ def _give_up(message: Due, error: str, now: datetime) -> None:
         log.exception("abandon impossible de la ligne d'outbox %s, nouvel essai plus tard", message.id)
 
 
-def _empty_queues(producer: Producer) -> list[str]:
-    """The queues the broker holds no message for (a Redis list per queue, kombu's layout): only their
-    unfinished rows may have been lost, and be published again."""
+def _queue_lengths(producer: Producer) -> dict[str, int]:
+    """Messages waiting at the broker, by queue (a Redis list per queue, kombu's layout). An empty queue's
+    unfinished rows may have been lost, and may be published again; a routing queue with messages still waiting
+    holds the routing rows back."""
     with producer.channel.client.pipeline(transaction=False) as pipe:
         for queue in QUEUES:
             pipe.llen(queue)
         lengths = pipe.execute()
-    return [queue for queue, length in zip(QUEUES, lengths, strict=True) if length == 0]
+    return dict(zip(QUEUES, (int(length) for length in lengths), strict=True))
+
+
+# Whether the last `publish_due` held routing rows back: the relay then looks again soon, not at a notification
+# (those rows' notifications have come already).
+_holding = [False]
+HOLD_POLL_SECONDS = 0.05
 
 
 class Relay:
@@ -175,6 +188,10 @@ class Relay:
                     while publish_due() == BATCH:
                         pass  # more is waiting: keep going before sleeping
                     waited = 0.0
+                if _holding[0]:
+                    self._stopping.wait(HOLD_POLL_SECONDS)
+                    waited = 0.0
+                    continue
                 wait = min(settings.outbox_sweep_seconds, MAX_WAIT_SECONDS)
                 woken = any(True for _ in listener.notifies(timeout=wait, stop_after=1))
                 waited = 0.0 if woken else waited + wait

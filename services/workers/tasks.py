@@ -16,7 +16,7 @@ from services.core.logs import CORRELATION_KEY
 from services.core.procedures import active_fiches
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
-from services.core.situations.orientation import Orientation, Waiting, orient_signal, orient_signals
+from services.core.situations.orientation import Orientation, Waiting, by_sector, orient_signal, orient_signals
 from services.core.territory import default_map
 from services.workers.celery_app import celery_app
 from services.workers.registry import (
@@ -55,24 +55,38 @@ def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None)
 
 @batch_task(ROUTING_BATCH)
 def orient_signals_task(items: list[dict[str, Any]]) -> int:
-    """The relay's batch of `route_signal` rows, in one transaction: what makes routing keep up with intake (one
-    message, one commit, a few statements for many signals). If the batch fails, for whatever reason, each of
-    its rows goes on as its own `route_signal` message: a poisoned signal then meets its retries and its give-up
-    alone, and the others are oriented at once. (Sent before this message is acknowledged: a crash in between
-    sends them again, and orienting is idempotent.)"""
+    """The relay's batch of `route_signal` rows, one transaction per sector: what makes routing keep up with
+    intake (one message, a few commits and statements for many signals). If a sector's transaction fails, for
+    whatever reason, each of its rows goes on as its own `route_signal` message: a poisoned signal then meets
+    its retries and its give-up alone, and the others are oriented at once. (Sent before this message is
+    acknowledged: a crash in between sends them again, and orienting is idempotent.)"""
     waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
+    fiches, territory_map = active_fiches(), default_map()
     try:
-        in_transaction(
-            lambda session: orient_signals(
-                session, waiting, now=utc_now(), fiches=active_fiches(), territory_map=default_map()
-            )
-        )
+        groups = in_transaction(lambda session: by_sector(session, waiting, territory_map))
     except Exception as err:
-        log.warning("lot de %d signalements en échec, chacun repart seul : %s", len(items), err)
-        for item in items:
-            celery_app.send_task(ROUTING.name, kwargs=item, queue=ROUTING.queue, retry=False)
-        return 0
-    return len(items)
+        return _each_alone(items, err)
+    oriented = 0
+    for group in groups:
+
+        def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
+            return orient_signals(session, group, now=utc_now(), fiches=fiches, territory_map=territory_map)
+
+        try:
+            in_transaction(orient)
+        except Exception as err:
+            _each_alone([item for item in items if item["signal_id"] in {w.signal_id for w in group}], err)
+            continue
+        oriented += len(group)
+    return oriented
+
+
+def _each_alone(items: list[dict[str, Any]], err: Exception) -> int:
+    """A batch's part that failed: each of its rows goes on as its own `route_signal` message."""
+    log.warning("lot de %d signalements en échec, chacun repart seul : %s", len(items), err)
+    for item in items:
+        celery_app.send_task(ROUTING.name, kwargs=item, queue=ROUTING.queue, retry=False)
+    return 0
 
 
 def _transport(settings: Settings) -> Transport:

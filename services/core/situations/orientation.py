@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -88,6 +89,27 @@ def orient_signals(
     mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
     session.flush()
     return [outcomes.get(item.signal_id) for item in waiting]
+
+
+def by_sector(session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap) -> list[list[Waiting]]:
+    """The items grouped by the sector their signal is in (those outside Paris, or gone, together), read without
+    locking: each group is then oriented in a transaction of its own, which holds one sector's join lock. Two
+    workers' batches then wait on each other only where they share a sector, never batch after batch."""
+    rows = session.execute(
+        sa_select(
+            col(Signal.id), col(Signal.lat), col(Signal.lon), col(Signal.postcode), col(Signal.given_arrondissement)
+        ).where(col(Signal.id).in_(sorted({item.signal_id for item in waiting})))
+    ).all()
+    sectors = {
+        row.id: territory_map.locate(
+            lat=row.lat, lon=row.lon, postcode=row.postcode, arrondissement=row.given_arrondissement
+        ).sector
+        for row in rows
+    }
+    groups: dict[str, list[Waiting]] = {}
+    for item in waiting:
+        groups.setdefault(sectors.get(item.signal_id) or "", []).append(item)
+    return [groups[sector] for sector in sorted(groups)]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
+from services.core.db import transaction_memo
 from services.core.facts import combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
 from services.core.models import OPEN_STATUSES, Signal, Situation
@@ -51,8 +52,11 @@ def _sighting_of_situation(situation: Situation) -> Sighting:
 
 def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
     """The open situation this sighting is about, the most recently updated among several; locked."""
-    lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
-    session.connection().execute(lock)
+    locked: set[str] = transaction_memo(session).setdefault("join_locks", set())
+    if sighting.sector not in locked:  # held until the transaction ends: once per sector is enough
+        lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
+        session.connection().execute(lock)
+        locked.add(sighting.sector)
     # The database keeps only situations that can match (near enough, or same fiche when a side has no
     # coordinates); `same_household` then applies the exact rule.
     same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
