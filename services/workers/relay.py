@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 import psycopg
@@ -50,7 +51,7 @@ MAX_PAUSE_SECONDS = 10.0
 MAX_WAIT_SECONDS = 1.0
 
 
-def publish_due() -> int:
+def publish_due(*, hold_routing: bool = True) -> int:
     """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
     unpublished (its transaction rolls back) and propagates; a row that cannot be published, or was published
     too often, is given up on by itself. While the broker still holds routing messages nobody has taken, routing
@@ -62,7 +63,7 @@ def publish_due() -> int:
     given_up: list[tuple[Due, str]] = []
     with session_scope() as session, celery_app.producer_or_acquire() as producer:
         lengths = _queue_lengths(producer)
-        held = [QUEUE_ROUTING] if lengths[QUEUE_ROUTING] > 0 else []
+        held = [QUEUE_ROUTING] if hold_routing and lengths[QUEUE_ROUTING] > 0 else []
         due = claim_for_publishing(
             session,
             now,
@@ -145,6 +146,11 @@ def _queue_lengths(producer: Producer) -> dict[str, int]:
     return dict(zip(QUEUES, (int(length) for length in lengths), strict=True))
 
 
+def _routing_waiting() -> int:
+    with celery_app.producer_or_acquire() as producer:
+        return int(producer.channel.client.llen(QUEUE_ROUTING))
+
+
 # Whether the last `publish_due` held routing rows back: the relay then looks again soon, not at a notification
 # (those rows' notifications have come already).
 _holding = [False]
@@ -175,6 +181,13 @@ class Relay:
             self._stopping.wait(self._pause)
             self._pause = min(self._pause * 2, MAX_PAUSE_SECONDS)
 
+    def _hold(self) -> None:
+        """Routing rows are held back: look (a Redis LLEN, nothing in the database) until the workers have taken
+        every routing message, at most MAX_WAIT_SECONDS (then publish the other queues' rows, and look again)."""
+        until = time.monotonic() + MAX_WAIT_SECONDS
+        while not self._stopping.is_set() and time.monotonic() < until and _routing_waiting() > 0:
+            self._stopping.wait(HOLD_POLL_SECONDS)
+
     def _listen_and_publish(self) -> None:
         settings = get_settings()
         url = sqlalchemy_url(settings.require_database_url()).replace("postgresql+psycopg://", "postgresql://", 1)
@@ -189,7 +202,10 @@ class Relay:
                         pass  # more is waiting: keep going before sleeping
                     waited = 0.0
                 if _holding[0]:
-                    self._stopping.wait(HOLD_POLL_SECONDS)
+                    self._hold()
+                    # The notifications that came meanwhile are for rows the next publish takes anyway.
+                    for _ in listener.notifies(timeout=0):
+                        pass
                     waited = 0.0
                     continue
                 wait = min(settings.outbox_sweep_seconds, MAX_WAIT_SECONDS)

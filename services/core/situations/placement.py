@@ -15,6 +15,7 @@ from services.core.db import transaction_memo
 from services.core.facts import combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
 from services.core.models import OPEN_STATUSES, Signal, Situation
+from services.core.models._types import new_id
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
 from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, search_box, tighten
@@ -91,6 +92,9 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
     assert territory.arrondissement is not None and territory.sector is not None
     received = signal.received_at
     situation = Situation(
+        # Given, not left to the model's default factories: pydantic inspects a factory's signature at each call.
+        id=new_id(),
+        escalation_reasons=[],
         opened_at=now,
         updated_at=now,
         arrondissement=territory.arrondissement,
