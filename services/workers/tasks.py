@@ -4,6 +4,7 @@ each declared from its spec in the registry (`registry.py`)."""
 from __future__ import annotations
 
 import logging
+import random
 from datetime import date
 from typing import Any
 
@@ -66,8 +67,11 @@ def orient_signals_task(items: list[dict[str, Any]]) -> int:
         groups = in_transaction(lambda session: by_sector(session, waiting, territory_map))
     except Exception as err:
         return _each_alone(items, err)
+    # Each group's transaction holds one sector's join lock only, so any order is free of deadlocks: start at a
+    # random sector, so that two workers' batches do not follow each other sector after sector.
+    start = random.randrange(len(groups)) if groups else 0
     oriented = 0
-    for group in groups:
+    for group in groups[start:] + groups[:start]:
 
         def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
             return orient_signals(session, group, now=utc_now(), fiches=fiches, territory_map=territory_map)

@@ -93,8 +93,9 @@ def orient_signals(
 
 def by_sector(session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap) -> list[list[Waiting]]:
     """The items grouped by the sector their signal is in (those outside Paris, or gone, together), read without
-    locking: each group is then oriented in a transaction of its own, which holds one sector's join lock. Two
-    workers' batches then wait on each other only where they share a sector, never batch after batch."""
+    locking: each group is then oriented in a transaction of its own, which holds one sector's join lock (so
+    the groups can go in any order). Two workers' batches then wait on each other only in the sector they are
+    both in at that moment, never batch after batch."""
     rows = session.execute(
         sa_select(
             col(Signal.id), col(Signal.lat), col(Signal.lon), col(Signal.postcode), col(Signal.given_arrondissement)
