@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="closed-loop rounds of each endpoint")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="pool processes of the worker")
     parser.add_argument(
         "--bare-fraction",
         type=float,
@@ -225,7 +226,9 @@ def main() -> None:
         named = {
             "api": processes[0],
             "relay": spawn([*cli, "relay"], env, workdir / "relay.log"),
-            "worker": spawn([*cli, "worker", "--concurrency", "2"], env, workdir / "worker.log"),
+            "worker": spawn(
+                [*cli, "worker", "--concurrency", str(args.worker_concurrency)], env, workdir / "worker.log"
+            ),
             "beat": spawn([*cli, "beat"], env, workdir / "beat.log"),
         }
         processes.extend(process for name, process in named.items() if name != "api")
