@@ -1,6 +1,7 @@
 """Intake throughput and routing latency, against this machine's PostgreSQL and Redis.
 
     uv run python bench/bench_intake.py [--seconds 10] [--rounds 3] [--concurrency 32] [--rate 100]
+                                        [--bare-fraction 0.25]
 
 Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgence api`), a bare FastAPI
 endpoint doing one INSERT (the framework's limit, same server and engine settings), the relay, a worker and
@@ -145,6 +146,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="closed-loop rounds of each endpoint")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="pool processes of the worker")
+    parser.add_argument(
+        "--bare-fraction",
+        type=float,
+        help="open-loop rate as this fraction of the bare endpoint's rate measured in this run (replaces --rate)",
+    )
     args = parser.parse_args()
 
     name = f"urgence_bench_{uuid.uuid4().hex[:8]}"
@@ -212,12 +219,16 @@ def main() -> None:
         print(f"POST /v1/signals:         {api_rate:8.1f} signals/s (202, median)")
         print(f"ratio:                    {api_rate / bare_rate:8.1%}")
         print(f"  with Idempotency-Key:   {keyed_rate:8.1f} signals/s (202, median), {keyed_rate / bare_rate:.1%}")
+        if args.bare_fraction is not None:
+            args.rate = bare_rate * args.bare_fraction
 
         # Drain the backlog of the throughput run before measuring latency.
         named = {
             "api": processes[0],
             "relay": spawn([*cli, "relay"], env, workdir / "relay.log"),
-            "worker": spawn([*cli, "worker", "--concurrency", "2"], env, workdir / "worker.log"),
+            "worker": spawn(
+                [*cli, "worker", "--concurrency", str(args.worker_concurrency)], env, workdir / "worker.log"
+            ),
             "beat": spawn([*cli, "beat"], env, workdir / "beat.log"),
         }
         processes.extend(process for name, process in named.items() if name != "api")
@@ -243,10 +254,15 @@ def main() -> None:
             ).fetchall()
         spent = {name: cpu_seconds(process) - before[name] for name, process in named.items()}
         print("CPU during the steady run: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items()))
+        print(
+            "CPU per signal: "
+            + ", ".join(f"{name} {seconds / max(1, len(ids)) * 1000:.2f} ms" for name, seconds in spent.items())
+        )
         latencies = sorted(float(row[0]) for row in rows)
         quantiles = statistics.quantiles(latencies, n=100)
         print(
-            f"routing latency at {args.rate:.0f}/s over {len(latencies)} signals: "
+            f"routing latency at {args.rate:.0f}/s ({args.rate / bare_rate:.0%} of bare)"
+            f" over {len(latencies)} signals: "
             f"p50 {quantiles[49]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {latencies[-1]:.1f} ms"
         )
     finally:

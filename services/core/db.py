@@ -6,8 +6,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from services.core.settings import get_settings
@@ -65,3 +66,20 @@ def statement_by_statement(session: Session) -> None:
     anyway, so nothing changes but the BEGIN and COMMIT round trips saved. The pool restores the connection's
     isolation level when it is given back."""
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+_MEMO = "urgence.transaction_memo"
+
+
+def transaction_memo(session: Session) -> dict[str, Any]:
+    """What holds until the session's transaction ends, for code that runs many times in one transaction (a batch
+    of signals): locks already taken, rows already read under them, work to do just before the commit. Emptied
+    when the transaction commits or rolls back."""
+    memo: dict[str, Any] = session.info.setdefault(_MEMO, {})
+    return memo
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_memo(session: Session) -> None:
+    session.info.pop(_MEMO, None)

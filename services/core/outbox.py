@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, TextClause, and_, bindparam, insert, or_, text, update
+from sqlalchemy import ColumnElement, String, TextClause, and_, bindparam, insert, or_, text, true, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
@@ -23,6 +23,8 @@ from services.core.models import DeadLetter, OutboxMessage
 # Every task's name, here once: core writes the outbox ones (and names the scan's dead letters), the workers'
 # registry (`services/workers/registry.py`) binds each to its queue, its code and its give-up.
 ROUTE_SIGNAL = "urgence.route_signal"
+# Not an outbox row's task: the relay's message for a batch of ROUTE_SIGNAL rows (one publish, one transaction).
+ROUTE_SIGNALS = "urgence.route_signals"
 DELIVER_ALERT = "urgence.deliver_alert"
 SCAN_DEADLINES = "urgence.scan_deadlines"
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
@@ -78,18 +80,27 @@ class Due:
 
 
 def claim_for_publishing(
-    session: Session, now: datetime, *, redeliver_after: timedelta, redeliver_queues: Collection[str], limit: int
+    session: Session,
+    now: datetime,
+    *,
+    redeliver_after: timedelta,
+    redeliver_queues: Collection[str],
+    limit: int,
+    held_queues: Collection[str] = (),
 ) -> list[Due]:
     """Claim the rows to publish now and mark them published, in one statement: those never published, and
     those published more than `redeliver_after` ago but not done whose queue is in `redeliver_queues` (the
     caller's idea of queues that have lost messages: empty ones. A queue still holding messages is working
     through a backlog, and publishing its old rows again would only feed it copies). The rows stay locked until
     the caller's transaction ends, so concurrent relays share the work instead of doubling it; if publishing
-    fails, rolling back unmarks them."""
+    fails, rolling back unmarks them. Rows of `held_queues` stay where they are for now (their queue is busy at
+    the broker: they wait here, to go later in bigger batches)."""
+    held = col(OutboxMessage.queue).not_in(sorted(held_queues)) if held_queues else true()
     due = (
         select(col(OutboxMessage.id))
         .where(
             col(OutboxMessage.done_at).is_(None),
+            held,
             or_(
                 col(OutboxMessage.published_at).is_(None),
                 and_(
@@ -137,6 +148,17 @@ def mark_done(session: Session, outbox_id: int | None, now: datetime, *, item: M
         update(OutboxMessage).where(_unfinished(outbox_id, item)).values(done_at=now)
     )
     return finished.rowcount == 1
+
+
+def mark_all_done(session: Session, outbox_ids: Collection[int], now: datetime) -> None:
+    """Finish several rows in one statement (those finished already stay as they are)."""
+    if not outbox_ids:
+        return
+    session.connection().execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(sorted(set(outbox_ids))), col(OutboxMessage.done_at).is_(None))
+        .values(done_at=now)
+    )
 
 
 def mark_retrying(

@@ -24,16 +24,16 @@ from sqlmodel import Session, col
 from services.core.fiches import FicheBook
 from services.core.models import Situation, Structure, WeatherPlanState
 from services.core.models._types import ids_from
-from services.core.signals.dispatch import route_signal
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
 from services.core.situations import actions
+from services.core.situations.orientation import orient_signal
 from services.core.territory import TerritoryMap
 
 DEMO_ACTOR = "demo"
 
 # Rows inserted (or changed) by a transaction carry its id in `xmin`: this finishes every outbox row the current
-# transaction wrote, however core code wrote it (route_signal's row, alerts' rows), and no other.
+# transaction wrote, however core code wrote it (orient_signal's row, alerts' rows), and no other.
 _FINISH_OUTBOX = text(
     "UPDATE outbox SET done_at = created_at WHERE done_at IS NULL AND xmin = pg_current_xact_id()::xid"
 )
@@ -131,7 +131,7 @@ class Driver:
             territory_map=self.territory_map,
         )
         # The routing task's body, run here at once; its outbox row is finished with the others (`finish_outbox`).
-        outcome = route_signal(
+        outcome = orient_signal(
             self.session,
             accepted.response["id"],
             now=when,

@@ -28,10 +28,11 @@ from services.core.outbox import (
     QUEUE_ROUTING,
     ROLLUP_CLOSED_DAYS,
     ROUTE_SIGNAL,
+    ROUTE_SIGNALS,
     SCAN_DEADLINES,
 )
 from services.core.settings import Settings
-from services.core.signals.dispatch import flag_routing_failure
+from services.core.situations.orientation import flag_orientation_failure
 from services.workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class TaskSpec:
 
 def _flag_signal(session: Session, payload: Mapping[str, Any], error: str, now: datetime) -> dict[str, Any]:
     signal_id = str(payload["signal_id"])
-    flag_routing_failure(session, signal_id, error)
+    flag_orientation_failure(session, signal_id, error)
     return {"signal_id": signal_id}
 
 
@@ -88,10 +89,12 @@ ALERT = TaskSpec(
     ),
     give_up=_fail_delivery,
 )
+# A batch of ROUTING's rows: no retries nor give-up of its own (on failure each row goes the ROUTING way).
+ROUTING_BATCH = TaskSpec(ROUTE_SIGNALS, QUEUE_ROUTING)
 SCAN = TaskSpec(SCAN_DEADLINES, QUEUE_MAINTENANCE)
 ROLLUP = TaskSpec(ROLLUP_CLOSED_DAYS, QUEUE_MAINTENANCE)
 ERASE = TaskSpec(ERASE_EXPIRED, QUEUE_MAINTENANCE)
-SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (ROUTING, ALERT, SCAN, ROLLUP, ERASE)}
+SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (ROUTING, ROUTING_BATCH, ALERT, SCAN, ROLLUP, ERASE)}
 
 
 class TaskOf(Protocol[P, R_co]):
@@ -135,6 +138,35 @@ def scheduled_task(spec: TaskSpec) -> Callable[[Callable[P, R]], TaskOf[P, R]]:
                 return _logged(spec, lambda: function(*args, **kwargs), outbox_id=None)
 
         return cast(TaskOf[P, R], celery_app.task(name=spec.name)(run))
+
+    return declare
+
+
+def batch_task(spec: TaskSpec) -> Callable[[Callable[[list[dict[str, Any]]], R]], TaskOf[[list[dict[str, Any]]], R]]:
+    """A task for a batch of outbox rows the relay groups in one message (`items`: each row's keywords, with its
+    `outbox_id` and `correlation_id`). Its INFO line is written once per row, under the row's correlation id:
+    the logs follow each signal as they would through its own task."""
+
+    def declare(function: Callable[[list[dict[str, Any]]], R]) -> TaskOf[[list[dict[str, Any]]], R]:
+        @functools.wraps(function)
+        def run(items: list[dict[str, Any]]) -> R:
+            started = time.perf_counter()
+            with correlated(new_correlation_id()):
+                result = function(items)
+            if log.isEnabledFor(logging.INFO):
+                elapsed = round((time.perf_counter() - started) * 1000, 2)
+                for item in items:
+                    with correlated(sane_request_id(item.get(CORRELATION_KEY)) or new_correlation_id()):
+                        log.info(
+                            "%s terminée en %.1f ms (lot de %d)",
+                            spec.name,
+                            elapsed,
+                            len(items),
+                            extra={"outbox_id": item.get("outbox_id"), "duration_ms": elapsed},
+                        )
+            return result
+
+        return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name, queue=spec.queue)(run))
 
     return declare
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 import psycopg
@@ -26,7 +27,14 @@ from redis.exceptions import RedisError
 
 from services.core.clock import utc_now
 from services.core.db import session_scope, sqlalchemy_url
-from services.core.outbox import NOTIFY_CHANNEL, Due, claim_for_publishing
+from services.core.outbox import (
+    NOTIFY_CHANNEL,
+    QUEUE_ROUTING,
+    ROUTE_SIGNAL,
+    ROUTE_SIGNALS,
+    Due,
+    claim_for_publishing,
+)
 from services.core.settings import get_settings
 from services.workers.celery_app import QUEUES, celery_app
 from services.workers.heartbeat import relay_heartbeat
@@ -35,48 +43,87 @@ from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# Signals per routing message: a burst's rows travel and commit together; a lone signal goes alone, at once.
+ROUTING_BATCH_SIZE = 100
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 MAX_PAUSE_SECONDS = 10.0
 # The longest the relay sleeps without looking: also how fast it notices `stop()`.
 MAX_WAIT_SECONDS = 1.0
 
 
-def publish_due() -> int:
+def publish_due(*, hold_routing: bool = True) -> int:
     """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
     unpublished (its transaction rolls back) and propagates; a row that cannot be published, or was published
-    too often, is given up on by itself."""
+    too often, is given up on by itself. While the broker still holds routing messages nobody has taken, routing
+    rows wait in the outbox (`held`): the workers are busy, and what waits goes in bigger batches once they are
+    free, which is what lets routing keep up with a burst."""
     settings = get_settings()
     now = utc_now()
     redeliver_after = timedelta(seconds=settings.outbox_redeliver_seconds)
     given_up: list[tuple[Due, str]] = []
     with session_scope() as session, celery_app.producer_or_acquire() as producer:
+        lengths = _queue_lengths(producer)
+        held = [QUEUE_ROUTING] if hold_routing and lengths[QUEUE_ROUTING] > 0 else []
         due = claim_for_publishing(
             session,
             now,
             redeliver_after=redeliver_after,
-            redeliver_queues=_empty_queues(producer),
+            redeliver_queues=[queue for queue, length in lengths.items() if length == 0],
             limit=BATCH,
+            held_queues=held,
         )
+        _holding[0] = bool(held)
         if not due:
             return 0
+        batch: list[Due] = []
         for message in due:
             if message.publish_count >= settings.outbox_max_attempts:
                 given_up.append((message, f"toujours pas traité après {message.publish_count} publications"))
-                continue
-            try:
-                celery_app.send_task(
-                    message.task,
-                    kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
-                    queue=message.queue,
-                    producer=producer,
-                    retry=False,
-                )
-            except (EncodeError, TypeError, ValueError) as err:  # this row's message, not the broker
-                given_up.append((message, f"message impossible à publier : {type(err).__name__}: {err}"))
+            elif _batchable(message):
+                batch.append(message)
+            else:
+                given_up.extend(_publish(producer, message))
+        for start in range(0, len(batch), ROUTING_BATCH_SIZE):
+            _publish_batch(producer, batch[start : start + ROUTING_BATCH_SIZE])
         session.commit()
     for message, error in given_up:
         _give_up(message, error, now)
     return len(due)
+
+
+def _batchable(message: Due) -> bool:
+    """A well-formed `route_signal` row: it travels in a batch. Any other row (another task, or a payload that is
+    not just a signal id) is published alone, its own way, and a bad one is given up on by itself."""
+    return (
+        message.task == ROUTE_SIGNAL
+        and isinstance(message.payload, dict)
+        and message.payload.keys() == {"signal_id"}
+        and isinstance(message.payload["signal_id"], str)
+    )
+
+
+def _publish(producer: Producer, message: Due) -> list[tuple[Due, str]]:
+    """One row, one message; what to give up on if this row's message cannot be built."""
+    try:
+        celery_app.send_task(
+            message.task,
+            kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
+            queue=message.queue,
+            producer=producer,
+            retry=False,
+        )
+    except (EncodeError, TypeError, ValueError) as err:  # this row's message, not the broker
+        return [(message, f"message impossible à publier : {type(err).__name__}: {err}")]
+    return []
+
+
+def _publish_batch(producer: Producer, rows: list[Due]) -> None:
+    """Signals to orient, one message for the lot (`urgence.route_signals`): one publish, and one transaction at
+    the worker. Each row keeps its outbox id and correlation id, and goes its own way if the batch fails."""
+    items = [
+        {**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id} for message in rows
+    ]
+    celery_app.send_task(ROUTE_SIGNALS, kwargs={"items": items}, queue=QUEUE_ROUTING, producer=producer, retry=False)
 
 
 def _give_up(message: Due, error: str, now: datetime) -> None:
@@ -88,14 +135,26 @@ def _give_up(message: Due, error: str, now: datetime) -> None:
         log.exception("abandon impossible de la ligne d'outbox %s, nouvel essai plus tard", message.id)
 
 
-def _empty_queues(producer: Producer) -> list[str]:
-    """The queues the broker holds no message for (a Redis list per queue, kombu's layout): only their
-    unfinished rows may have been lost, and be published again."""
+def _queue_lengths(producer: Producer) -> dict[str, int]:
+    """Messages waiting at the broker, by queue (a Redis list per queue, kombu's layout). An empty queue's
+    unfinished rows may have been lost, and may be published again; a routing queue with messages still waiting
+    holds the routing rows back."""
     with producer.channel.client.pipeline(transaction=False) as pipe:
         for queue in QUEUES:
             pipe.llen(queue)
         lengths = pipe.execute()
-    return [queue for queue, length in zip(QUEUES, lengths, strict=True) if length == 0]
+    return dict(zip(QUEUES, (int(length) for length in lengths), strict=True))
+
+
+def _routing_waiting() -> int:
+    with celery_app.producer_or_acquire() as producer:
+        return int(producer.channel.client.llen(QUEUE_ROUTING))
+
+
+# Whether the last `publish_due` held routing rows back: the relay then looks again soon, not at a notification
+# (those rows' notifications have come already).
+_holding = [False]
+HOLD_POLL_SECONDS = 0.05
 
 
 class Relay:
@@ -122,6 +181,13 @@ class Relay:
             self._stopping.wait(self._pause)
             self._pause = min(self._pause * 2, MAX_PAUSE_SECONDS)
 
+    def _hold(self) -> None:
+        """Routing rows are held back: look (a Redis LLEN, nothing in the database) until the workers have taken
+        every routing message, at most MAX_WAIT_SECONDS (then publish the other queues' rows, and look again)."""
+        until = time.monotonic() + MAX_WAIT_SECONDS
+        while not self._stopping.is_set() and time.monotonic() < until and _routing_waiting() > 0:
+            self._stopping.wait(HOLD_POLL_SECONDS)
+
     def _listen_and_publish(self) -> None:
         settings = get_settings()
         url = sqlalchemy_url(settings.require_database_url()).replace("postgresql+psycopg://", "postgresql://", 1)
@@ -135,6 +201,13 @@ class Relay:
                     while publish_due() == BATCH:
                         pass  # more is waiting: keep going before sleeping
                     waited = 0.0
+                if _holding[0]:
+                    self._hold()
+                    # The notifications that came meanwhile are for rows the next publish takes anyway.
+                    for _ in listener.notifies(timeout=0):
+                        pass
+                    waited = 0.0
+                    continue
                 wait = min(settings.outbox_sweep_seconds, MAX_WAIT_SECONDS)
                 woken = any(True for _ in listener.notifies(timeout=wait, stop_after=1))
                 waited = 0.0 if woken else waited + wait

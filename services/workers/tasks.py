@@ -4,6 +4,7 @@ each declared from its spec in the registry (`registry.py`)."""
 from __future__ import annotations
 
 import logging
+import random
 from datetime import date
 from typing import Any
 
@@ -12,12 +13,24 @@ from sqlmodel import Session
 
 from services.core.alerts.delivery import Attempt, DeliveryError, Transport, attempt_delivery
 from services.core.clock import utc_now
+from services.core.logs import CORRELATION_KEY
 from services.core.procedures import fiches_in_force
 from services.core.settings import Settings, get_settings
-from services.core.signals.dispatch import RoutingOutcome, route_signal
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
+from services.core.situations.orientation import Orientation, Waiting, by_sector, orient_signal, orient_signals
 from services.core.territory import default_map
-from services.workers.registry import ALERT, ERASE, ROLLUP, ROUTING, SCAN, outbox_task, scheduled_task
+from services.workers.celery_app import celery_app
+from services.workers.registry import (
+    ALERT,
+    ERASE,
+    ROLLUP,
+    ROUTING,
+    ROUTING_BATCH,
+    SCAN,
+    batch_task,
+    outbox_task,
+    scheduled_task,
+)
 from services.workers.runner import in_transaction, retry_or_abandon, run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -26,9 +39,9 @@ MAX_SCAN_BATCHES = 50
 
 
 @outbox_task(ROUTING)
-def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
-    def work(session: Session) -> RoutingOutcome | None:
-        return route_signal(
+def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
+    def work(session: Session) -> Orientation | None:
+        return orient_signal(
             session,
             signal_id,
             now=utc_now(),
@@ -39,6 +52,47 @@ def route_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) 
 
     outcome = run_in_transaction(self, work, payload={"signal_id": signal_id}, outbox_id=outbox_id)
     return None if outcome is None else {"status": outcome.status, "situation_id": outcome.situation_id}
+
+
+@batch_task(ROUTING_BATCH)
+def orient_signals_task(items: list[dict[str, Any]]) -> int:
+    """The relay's batch of `route_signal` rows, one transaction per sector: what makes routing keep up with
+    intake (one message, a few commits and statements for many signals). If a sector's transaction fails, for
+    whatever reason, each of its rows goes on as its own `route_signal` message: a poisoned signal then meets
+    its retries and its give-up alone, and the others are oriented at once. (Sent before this message is
+    acknowledged: a crash in between sends them again, and orienting is idempotent.)"""
+    waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
+    territory_map = default_map()
+    try:
+        groups = in_transaction(lambda session: by_sector(session, waiting, territory_map))
+    except Exception as err:
+        return _each_alone(items, err)
+    # Each group's transaction holds one sector's join lock only, so any order is free of deadlocks: start at a
+    # random sector, so that two workers' batches do not follow each other sector after sector.
+    start = random.randrange(len(groups)) if groups else 0
+    oriented = 0
+    for group in groups[start:] + groups[:start]:
+
+        def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
+            # The book in force in this transaction: a publication applies to the very next group.
+            fiches = fiches_in_force(session)
+            return orient_signals(session, group, now=utc_now(), fiches=fiches, territory_map=territory_map)
+
+        try:
+            in_transaction(orient)
+        except Exception as err:
+            _each_alone([item for item in items if item["signal_id"] in {w.signal_id for w in group}], err)
+            continue
+        oriented += len(group)
+    return oriented
+
+
+def _each_alone(items: list[dict[str, Any]], err: Exception) -> int:
+    """A batch's part that failed: each of its rows goes on as its own `route_signal` message."""
+    log.warning("lot de %d signalements en échec, chacun repart seul : %s", len(items), err)
+    for item in items:
+        celery_app.send_task(ROUTING.name, kwargs=item, queue=ROUTING.queue, retry=False)
+    return 0
 
 
 def _transport(settings: Settings) -> Transport:

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from services.core.signals.dispatch import route_signal
 from sqlmodel import select
 
 from services.core.clock import utc_now
@@ -18,7 +19,6 @@ from services.core.fiches.impact import replay, stored_signals, weather_history
 from services.core.fiches.versions import create_draft, in_force_publication, publish_draft
 from services.core.models import Signal
 from services.core.procedures import fiches_in_force
-from services.core.signals.dispatch import route_signal
 from services.core.territory import default_map
 from services.core.weather import clear_plan, set_plan
 

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from services.core.db import session_scope
 from services.core.models import Event, OutboxMessage, Signal, Situation
-from services.workers.tasks import route_signal_task
+from services.workers.tasks import orient_signal_task
 from tests.integration.conftest import TokenFactory, family_13
 from tests.support.cases import routing_cases
 from tests.support.waiting import broker_idle, wait_for
@@ -87,8 +87,8 @@ def test_replayed_message_changes_nothing(client: TestClient, token: TokenFactor
     with session_scope() as session:
         events_before = session.exec(select(func.count()).select_from(Event)).one()
     # The same message delivered again, through the broker, as a redelivery would.
-    route_signal_task.delay(signal_id=signal_id)
-    route_signal_task.delay(signal_id=signal_id, outbox_id=None)
+    orient_signal_task.delay(signal_id=signal_id)
+    orient_signal_task.delay(signal_id=signal_id, outbox_id=None)
     wait_for(broker_idle, what="le traitement des messages rejoués")
     with session_scope() as session:
         signal = session.get(Signal, signal_id)

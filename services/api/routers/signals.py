@@ -26,9 +26,9 @@ from services.core.errors import Forbidden, NotFound
 from services.core.models import Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.procedures import fiches_in_force
-from services.core.signals.dispatch import assign_signal
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import list_out_of_territory, signal_view
+from services.core.situations.orientation import assign_signal
 from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])

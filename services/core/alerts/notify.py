@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from services.core.alerts.directory import partner_code
+from services.core.db import transaction_memo
 from services.core.deadlines import DEADLINE_KINDS
 from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Situation, Structure
@@ -85,6 +86,22 @@ def _channels(structure: Structure) -> list[str]:
     ]
 
 
+def _active_structures(session: Session, codes: Iterable[str]) -> list[Structure]:
+    """The active structures among `codes`, each read once per transaction (a batch of signals alerts the same
+    few again and again)."""
+    known: dict[str, Structure | None] = transaction_memo(session).setdefault("structures", {})
+    missing = sorted(set(codes) - known.keys())
+    if missing:
+        # Nothing of this session's pending changes is needed to read the directory: no flush for it.
+        with session.no_autoflush:
+            found = session.exec(
+                select(Structure).where(col(Structure.code).in_(missing), col(Structure.active).is_(True))
+            ).all()
+        known.update(dict.fromkeys(missing))
+        known.update((structure.code, structure) for structure in found)
+    return [structure for code in codes if (structure := known[code]) is not None]
+
+
 def notify(
     session: Session,
     situation: Situation,
@@ -98,11 +115,7 @@ def notify(
     wanted = dict(recipients)  # code → role; one alert per structure even if named twice
     if not wanted:
         return []
-    # Nothing of this session's pending changes is needed to read the directory: no flush for it.
-    with session.no_autoflush:
-        structures = session.exec(
-            select(Structure).where(col(Structure.code).in_(list(wanted)), col(Structure.active).is_(True))
-        ).all()
+    structures = _active_structures(session, wanted)
     reachable = [(structure, _channels(structure)) for structure in sorted(structures, key=lambda s: s.code)]
     reachable = [(structure, channels) for structure, channels in reachable if channels]
     if not reachable:

@@ -12,6 +12,7 @@ from services.core.deadlines import DEADLINE_KINDS
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import Signal
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
+from services.core.personal_data import personal_fields
 from services.core.timefmt import rfc3339
 
 
@@ -32,20 +33,6 @@ def routing_view(signal: Signal) -> dict[str, Any] | None:
         else {kind: rfc3339(signal.received_at + timedelta(seconds=deadlines[kind])) for kind in DEADLINE_KINDS},
         "notes": decision.get("notes", []),
     }
-
-
-def personal_fields(signal: Signal) -> dict[str, Any]:
-    """What only the leads concerned, the MUS and the reporter may read (and every read is audited)."""
-    location: dict[str, Any] = {}
-    if signal.lat is not None:
-        location.update(lat=signal.lat, lon=signal.lon)
-    if signal.postcode is not None:
-        location["postcode"] = signal.postcode
-    if signal.address is not None:
-        location["address"] = signal.address
-    if signal.given_arrondissement is not None:
-        location["arrondissement"] = signal.given_arrondissement
-    return {"location": location, "place": signal.place, "description": signal.description}
 
 
 def signal_view(signal: Signal, *, personal: bool) -> dict[str, Any]:

@@ -9,18 +9,29 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import event, func, or_, text
 from sqlmodel import Session, col, select
 
+from services.core.db import transaction_memo
 from services.core.models import Event, Situation
 
 CHANNEL = "urgence_situations"
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :situation_id)")
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', id) FROM unnest(CAST(:situation_ids AS text[])) AS id")
+_ANNOUNCED = "announced"
 
 
 def announce(session: Session, situation_id: str) -> None:
-    """The payload is the id alone: listeners read the situation as committed, with the rights of each page."""
-    session.connection().execute(_NOTIFY, {"situation_id": situation_id})  # no autoflush: the caller may not be done
+    """The payload is the id alone: listeners read the situation as committed, with the rights of each page. Sent
+    just before the commit, once per situation and in one statement for all of them (a batch of signals changes
+    many), so still in the transaction: delivered at commit, never for a rolled-back change."""
+    transaction_memo(session).setdefault(_ANNOUNCED, set()).add(situation_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _send_announcements(session: Session) -> None:
+    announced = transaction_memo(session).pop(_ANNOUNCED, None)
+    if announced:
+        session.connection().execute(_NOTIFY, {"situation_ids": sorted(announced)})
 
 
 # --- Reading what changed (for the listeners) -----------------------------------------------------------------

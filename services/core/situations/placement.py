@@ -11,10 +11,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
+from services.core.db import transaction_memo
 from services.core.deadlines import Deadlines, after, tightest
 from services.core.facts import combine_facts, facts_from_json, facts_to_json
 from services.core.fiches import FicheBook
 from services.core.models import Signal, Situation
+from services.core.models._types import new_id
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
 from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, search_box, tighten
@@ -53,8 +55,11 @@ def _sighting_of_situation(situation: Situation) -> Sighting:
 
 def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
     """The open situation this sighting is about, the most recently updated among several; locked."""
-    lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
-    session.connection().execute(lock)
+    locked: set[str] = transaction_memo(session).setdefault("join_locks", set())
+    if sighting.sector not in locked:  # held until the transaction ends: once per sector is enough
+        lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
+        session.connection().execute(lock)
+        locked.add(sighting.sector)
     # The database keeps only situations that can match (near enough, or same fiche when a side has no
     # coordinates); `same_household` then applies the exact rule.
     same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
@@ -89,6 +94,9 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
     assert territory.arrondissement is not None and territory.sector is not None
     due = after(decision.deadlines, signal.received_at)
     situation = Situation(
+        # Given, not left to the model's default factories: pydantic inspects a factory's signature at each call.
+        id=new_id(),
+        escalation_reasons=[],
         opened_at=now,
         updated_at=now,
         arrondissement=territory.arrondissement,

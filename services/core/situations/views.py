@@ -13,8 +13,8 @@ from services.core.deadlines import DEADLINE_KINDS
 from services.core.errors import FieldError, InvalidInput
 from services.core.models import Event, Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
+from services.core.personal_data import personal_fields
 from services.core.retention import without_free_text
-from services.core.signals.views import personal_fields
 from services.core.situations.status import OPEN_STATUSES
 from services.core.timefmt import rfc3339
 

@@ -1,0 +1,215 @@
+"""Orienting a stored signal: the routing engine's decision (`core/routing.py`) applied to a received signal,
+which then joins or opens its situation (`placement.py`). The body of the `urgence.route_signal` task, idempotent
+on the signal id; and orienting again one the MUS places in an arrondissement.
+
+Words kept apart: the *routing engine* decides (`routing.route` → `Decision`, pure); *orienting* a stored signal
+is this module (database, locks, situation); *routes* are the API's HTTP paths."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from services.core.facts import WeatherPlan, facts_from_json
+from services.core.fiches import FicheBook
+from services.core.logs import correlated
+from services.core.models import Signal, Situation, WeatherPlanState
+from services.core.outbox import mark_all_done
+from services.core.routing import route
+from services.core.situations.placement import place_signal
+from services.core.situations.timeline import record
+from services.core.territory import Territory, TerritoryMap
+
+
+@dataclass(frozen=True)
+class Orientation:
+    signal_id: str
+    status: str
+    situation_id: str | None
+    replayed: bool  # the signal had already been routed: nothing changed
+
+
+def orient_signal(
+    session: Session,
+    signal_id: str,
+    *,
+    now: datetime,
+    fiches: FicheBook,
+    territory_map: TerritoryMap,
+    outbox_id: int | None = None,
+) -> Orientation | None:
+    """Orient one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
+    no-ops. None when the signal does not exist (nothing to do)."""
+    (outcome,) = orient_signals(
+        session, [Waiting(signal_id, outbox_id)], now=now, fiches=fiches, territory_map=territory_map
+    )
+    return outcome
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A signal to orient, as its outbox row names it (and the id of the request that wrote the row)."""
+
+    signal_id: str
+    outbox_id: int | None = None
+    correlation_id: str | None = None
+
+
+def orient_signals(
+    session: Session, waiting: Sequence[Waiting], *, now: datetime, fiches: FicheBook, territory_map: TerritoryMap
+) -> list[Orientation | None]:
+    """Orient several signals in the caller's transaction, each exactly once in effect (as `orient_signal`), one
+    outcome per item in order. The signals are locked in one statement, their outbox rows finished in another;
+    they are placed sector by sector in one order (the join locks are then always taken in that order: two
+    batches never wait on each other in a cycle). Each is oriented under its request's correlation id."""
+    found = _locked_with_plan(session, [item.signal_id for item in waiting])
+    outcomes: dict[str, Orientation] = {}
+    todo: dict[str, tuple[Signal, Territory, Waiting]] = {}  # a signal named twice is oriented once
+    for item in waiting:
+        signal = found.signals.get(item.signal_id)
+        if signal is None or item.signal_id in outcomes or item.signal_id in todo:
+            continue
+        if signal.status != "received":
+            outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
+            continue
+        territory = territory_map.locate(
+            lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
+        )
+        todo[signal.id] = (signal, territory, item)
+    for signal, territory, item in sorted(todo.values(), key=lambda t: (t[1].sector or "", t[0].id)):
+        with correlated(item.correlation_id):
+            _orient_in(session, signal, territory, found.weather, fiches, now)
+        outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
+    mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
+    session.flush()
+    return [outcomes.get(item.signal_id) for item in waiting]
+
+
+def by_sector(session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap) -> list[list[Waiting]]:
+    """The items grouped by the sector their signal is in (those outside Paris, or gone, together), read without
+    locking: each group is then oriented in a transaction of its own, which holds one sector's join lock (so
+    the groups can go in any order). Two workers' batches then wait on each other only in the sector they are
+    both in at that moment, never batch after batch."""
+    rows = session.execute(
+        sa_select(
+            col(Signal.id), col(Signal.lat), col(Signal.lon), col(Signal.postcode), col(Signal.given_arrondissement)
+        ).where(col(Signal.id).in_(sorted({item.signal_id for item in waiting})))
+    ).all()
+    sectors = {
+        row.id: territory_map.locate(
+            lat=row.lat, lon=row.lon, postcode=row.postcode, arrondissement=row.given_arrondissement
+        ).sector
+        for row in rows
+    }
+    groups: dict[str, list[Waiting]] = {}
+    for item in waiting:
+        groups.setdefault(sectors.get(item.signal_id) or "", []).append(item)
+    return [groups[sector] for sector in sorted(groups)]
+
+
+@dataclass(frozen=True)
+class _Locked:
+    signals: dict[str, Signal]
+    weather: WeatherPlan | None
+
+
+def _locked_with_plan(session: Session, signal_ids: Sequence[str]) -> _Locked:
+    """The signals, locked (in id order), and the weather plan in force, in one round trip."""
+    rows = session.execute(
+        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
+        .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
+        .where(col(Signal.id).in_(sorted(set(signal_ids))))
+        .order_by(col(Signal.id))
+        .with_for_update(of=Signal)
+    ).all()
+    weather = None if not rows or rows[0][1] is None else WeatherPlan(kind=rows[0][1], level=rows[0][2])
+    return _Locked({row[0].id: row[0] for row in rows}, weather)
+
+
+def _orient_in(
+    session: Session,
+    signal: Signal,
+    territory: Territory,
+    weather: WeatherPlan | None,
+    fiches: FicheBook,
+    now: datetime,
+) -> Situation | None:
+    """Decide for the signal as located in `territory`; in Paris it opens or joins its situation (None outside).
+    The signal's columns are set once it is placed: one UPDATE of its row, at the next flush."""
+    decision = route(facts_from_json({"people": signal.people, "flags": signal.flags}), fiches, territory, weather)
+    situation = None
+    if territory.in_paris:
+        situation = place_signal(session, signal, decision, territory, fiches, now)
+        signal.status = "routed"
+        signal.arrondissement = territory.arrondissement
+        signal.sector = territory.sector
+        signal.situation_id = situation.id
+    else:
+        signal.status = "out_of_territory"
+    signal.decision = decision.to_json()
+    signal.routed_at = now
+    signal.routing_error = None
+    session.add(signal)
+    return situation
+
+
+def assigned_note(arrondissement: int) -> str:
+    """Recorded in the decision's notes of a signal placed by the MUS: where it was placed, and that it was."""
+    return f"assigned_arrondissement:{arrondissement}"
+
+
+def assign_signal(
+    session: Session,
+    signal_id: str,
+    arrondissement: int,
+    *,
+    actor: str,
+    now: datetime,
+    fiches: FicheBook,
+    territory_map: TerritoryMap,
+) -> Orientation:
+    """Orient an out-of-territory signal again as if located in `arrondissement` (the MUS found it misplaced):
+    the worker's own path, so it opens or joins a situation exactly once. Assigning it again to the same
+    arrondissement changes nothing (replayed); any other signal is a conflict."""
+    if not 1 <= arrondissement <= 20:
+        raise InvalidInput([FieldError("arrondissement", "range", "un arrondissement de Paris, de 1 à 20")])
+    found = _locked_with_plan(session, [signal_id])
+    signal = found.signals.get(signal_id)
+    if signal is None:
+        raise NotFound("signalement introuvable")
+    weather = found.weather
+    note = assigned_note(arrondissement)
+    if signal.status == "routed" and note in (signal.decision or {}).get("notes", ()):
+        return Orientation(signal.id, signal.status, signal.situation_id, replayed=True)
+    if signal.status != "out_of_territory":
+        raise Conflict(f"seul un signalement hors territoire peut être attribué (statut : {signal.status})")
+    located = territory_map.locate(arrondissement=arrondissement)
+    situation = _orient_in(session, signal, replace(located, notes=(*located.notes, note)), weather, fiches, now)
+    assert situation is not None
+    record(
+        session,
+        situation,
+        type="signal_assigned",
+        actor=actor,
+        now=now,
+        data={"signal_id": signal.id, "arrondissement": arrondissement, "from": "out_of_territory"},
+    )
+    session.flush()
+    return Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
+
+
+def flag_orientation_failure(session: Session, signal_id: str, error: str) -> None:
+    """Orienting keeps failing: say so on the signal (`routing_error`; it stays `received`, visible to people),
+    never drop it. A plain UPDATE by id, never loading the row: the signal may be one the ORM cannot read (that
+    may be why orienting failed)."""
+    session.connection().execute(
+        update(Signal)
+        .where(col(Signal.id) == signal_id, col(Signal.status) == "received")
+        .values(routing_error=error[:2000])
+    )
