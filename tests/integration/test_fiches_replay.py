@@ -9,7 +9,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from services.core.signals.dispatch import route_signal
 from sqlmodel import select
 
 from services.core.clock import utc_now
@@ -19,6 +18,7 @@ from services.core.fiches.impact import replay, stored_signals, weather_history
 from services.core.fiches.versions import create_draft, in_force_publication, publish_draft
 from services.core.models import Signal
 from services.core.procedures import fiches_in_force
+from services.core.situations.orientation import orient_signal
 from services.core.territory import default_map
 from services.core.weather import clear_plan, set_plan
 
@@ -72,7 +72,7 @@ def test_replaying_the_published_book_gives_back_the_stored_decisions(signals: l
             )
             session.add(signal)
             session.flush()
-            route_signal(session, signal.id, now=at, fiches=fiches_in_force(session), territory_map=MAP)
+            orient_signal(session, signal.id, now=at, fiches=fiches_in_force(session), territory_map=MAP)
         stored = {s.id: s.decision for s in session.exec(select(Signal))}
         replayed = replay(
             stored_signals(session, start, utc_now()),
