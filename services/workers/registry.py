@@ -166,7 +166,8 @@ def batch_task(spec: TaskSpec) -> Callable[[Callable[[list[dict[str, Any]]], R]]
                         )
             return result
 
-        return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name, queue=spec.queue)(run))
+        # Its queue comes from `task_routes` (built from SPECS), as for every task.
+        return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name)(run))
 
     return declare
 
