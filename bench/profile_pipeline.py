@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> None:
 
     from services.core.clock import utc_now
     from services.core.db import get_engine
+    from services.core.decisions import DecisionContext
     from services.core.migrations import upgrade_to_head
     from services.core.procedures import seed_book
     from services.core.signals.intake import accept_signal
@@ -100,9 +101,7 @@ def run(args: argparse.Namespace) -> None:
                 connection,
                 SignalIn.model_validate(body),
                 submitted_by="bench",
-                now=utc_now(),
-                fiches=fiches,
-                territory_map=territory_map,
+                context=DecisionContext(utc_now(), fiches, territory_map),
             )
 
     def phase(label: str, work: Any) -> None:

@@ -11,6 +11,7 @@ from functools import cache
 from services.api.metrics import count_accepted
 from services.core.clock import utc_now
 from services.core.db import get_engine
+from services.core.decisions import DecisionContext
 from services.core.errors import FieldError, InvalidInput
 from services.core.procedures import expected_fiches
 from services.core.settings import get_settings
@@ -56,9 +57,8 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
             connection,
             payload,
             submitted_by=submitted_by,
-            now=utc_now(),
-            fiches=expected_fiches(),
-            territory_map=default_map(),
+            # The book this process used last: the statement checks it is the one in force.
+            context=DecisionContext(utc_now(), expected_fiches(), default_map()),
             idempotency_key=key,
             fingerprint=fingerprint,
         )

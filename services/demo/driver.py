@@ -21,6 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_crit
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, col
 
+from services.core.decisions import DecisionContext
 from services.core.fiches import FicheBook
 from services.core.models import Situation, Structure, WeatherPlanState
 from services.core.models._types import ids_from
@@ -126,9 +127,7 @@ class Driver:
             self.session.connection(),
             payload,
             submitted_by=self.actor,
-            now=when,
-            fiches=self.fiches,
-            territory_map=self.territory_map,
+            context=DecisionContext(when, self.fiches, self.territory_map),
         )
         # The routing task's body, run here at once; its outbox row is finished with the others (`finish_outbox`).
         outcome = orient_signal(

@@ -24,17 +24,15 @@ from services.core.access.policy import (
     visible_situation,
 )
 from services.core.clock import utc_now
+from services.core.decisions import in_force
 from services.core.errors import FieldError, Forbidden, InvalidInput
 from services.core.leads import LEAD_MUS
 from services.core.models import Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.procedures import fiches_in_force
 from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
-from services.core.territory import default_map
-from services.core.weather import plan_for_routing
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
@@ -282,10 +280,7 @@ def requalify(
             add_flags=body.add_flags,
             remove_flags=body.remove_flags,
             actor=principal.actor,
-            now=utc_now(),
-            fiches=fiches_in_force(session),
-            territory_map=default_map(),
-            weather=plan_for_routing(session),
+            context=in_force(session, utc_now(), with_weather=True),
         ),
     )
 
@@ -313,9 +308,7 @@ def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDe
             source,
             target,
             actor=principal.actor,
-            now=utc_now(),
-            fiches=fiches_in_force(session),
-            territory_map=default_map(),
+            context=in_force(session, utc_now()),
         )
         # The target changed too (signals, facts, deadlines): its audit trail says so.
         audit(

@@ -47,6 +47,7 @@ from services.core.alerts.directory import partner_code
 from services.core.clock import utc_now
 from services.core.db import statement_by_statement
 from services.core.deadlines import DEADLINE_KINDS, DEADLINE_LABELS
+from services.core.decisions import in_force
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import FLAGS
 from services.core.fiches import FicheBook
@@ -59,8 +60,6 @@ from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import status_label
 from services.core.stats.charts import paris_map, project
-from services.core.territory import default_map
-from services.core.weather import plan_for_routing
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
@@ -420,10 +419,7 @@ def _change(
             add_flags=body.add_flags,
             remove_flags=body.remove_flags,
             actor=actor,
-            now=now,
-            fiches=fiches_in_force(session),
-            territory_map=default_map(),
-            weather=plan_for_routing(session),
+            context=in_force(session, now, with_weather=True),
         )
     if action == "checklist":
         item = _one(form, "item") or ""
@@ -449,9 +445,7 @@ def _merge(session: Session, request: Request, principal: Principal, situation_i
         source,
         target,
         actor=principal.actor,
-        now=now,
-        fiches=fiches_in_force(session),
-        territory_map=default_map(),
+        context=in_force(session, now),
     )
     client = client_address(request)
     audit(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Text, TextClause, bindparam, func, insert
@@ -14,9 +13,9 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import col
 
+from services.core.decisions import DecisionContext
 from services.core.errors import Conflict, FieldError, InvalidInput
 from services.core.facts import WeatherPlan
-from services.core.fiches import FicheBook
 from services.core.instants import instant_errors
 from services.core.models import FichePublication, IdempotencyKey, Signal, WeatherPlanState
 from services.core.models._types import new_id
@@ -122,16 +121,16 @@ def accept_signal(
     payload: SignalIn,
     *,
     submitted_by: str,
-    now: datetime,
-    fiches: FicheBook,
-    territory_map: TerritoryMap,
+    context: DecisionContext,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> Accepted:
     """Store a signal for routing, in the caller's transaction (a Connection: this is the hot path, and nothing
-    here needs the ORM's unit of work). `fiches` is the book the caller expects to be in force (the last one it
-    used): the statement that writes the signal also reads the version in force, and another book is taken when
-    they differ, so the directives always follow the publication in force."""
+    here needs the ORM's unit of work). The context's book is the one the caller expects to be in force (the
+    last one it used): the statement that writes the signal also reads the version in force, and another book is
+    taken when they differ, so the directives always follow the publication in force. Its weather plan is not
+    used: the same statement reads the plan in force."""
+    now, fiches, territory_map = context.now, context.fiches, context.territory_map
     if idempotency_key is not None:
         stored = _claim_key(connection, submitted_by, idempotency_key, fingerprint or "")
         if stored is not None:

@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
 from services.core.deadlines import DEADLINE_KINDS
+from services.core.decisions import DecisionContext
 from services.core.errors import Conflict, FieldError, InvalidInput
-from services.core.facts import FLAGS, WeatherPlan, combine_facts, facts_from_json, facts_to_json
-from services.core.fiches import FicheBook
+from services.core.facts import FLAGS, combine_facts, facts_from_json, facts_to_json
 from services.core.instants import instant_errors
 from services.core.models import Signal, Situation
 from services.core.routing import Decision, resolve_lead, route
@@ -32,7 +32,6 @@ from services.core.situations.placement import REPEATED_SIGNALS_THRESHOLD, follo
 from services.core.situations.schemas import ContactResult, Outcome
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
-from services.core.territory import TerritoryMap
 from services.core.timefmt import rfc3339
 
 CONTACT_RESULTS: tuple[str, ...] = get_args(ContactResult)
@@ -202,12 +201,11 @@ def requalify(
     add_flags: Iterable[str],
     remove_flags: Iterable[str],
     actor: str,
-    now: datetime,
-    fiches: FicheBook,
-    territory_map: TerritoryMap,
-    weather: WeatherPlan | None,
+    context: DecisionContext,
 ) -> None:
-    """Route again the situation's combined facts, with flags added or removed, on the current fiches."""
+    """Route again the situation's combined facts, with flags added or removed, on the context's fiches and
+    weather plan (those in force: `decisions.in_force(..., with_weather=True)`)."""
+    now = context.now
     ensure_allowed("requalify", situation)
     add, remove = frozenset(add_flags), frozenset(remove_flags)
     errors = [
@@ -221,8 +219,8 @@ def requalify(
         raise InvalidInput(errors)
 
     facts = facts_from_json(situation.facts).with_flags(add, remove)
-    territory = territory_map.locate(arrondissement=situation.arrondissement)
-    decision = route(facts, fiches, territory, weather)
+    territory = context.territory_map.locate(arrondissement=situation.arrondissement)
+    decision = route(facts, context.fiches, territory, context.weather)
     assert decision.deadlines is not None and decision.lead is not None  # a situation is always in Paris
     first_received = session.exec(
         select(func.min(Signal.received_at)).where(col(Signal.situation_id) == situation.id)
@@ -283,9 +281,7 @@ def merge(
     target: Situation,
     *,
     actor: str,
-    now: datetime,
-    fiches: FicheBook,
-    territory_map: TerritoryMap,
+    context: DecisionContext,
 ) -> None:
     """`source` is the same household as `target`: its signals move there and it ends `merged`. The target is
     combined as a join combines it (it can only tighten) and keeps the more advanced progress of the two."""
@@ -304,7 +300,8 @@ def merge(
     )
     session.execute(update(Signal).where(col(Signal.situation_id) == source.id).values(situation_id=target.id))
 
-    territory = territory_map.locate(arrondissement=target.arrondissement)
+    now, fiches = context.now, context.fiches
+    territory = context.territory_map.locate(arrondissement=target.arrondissement)
     combined = tighten(
         Decision.from_json(target.decision),
         Decision.from_json(source.decision),
