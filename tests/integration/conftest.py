@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.api.app import create_app
 from services.core.access.tokens import create_token
@@ -46,8 +48,16 @@ TABLES = (
 
 @pytest.fixture(autouse=True)
 def empty_database(broker_url: str) -> None:
-    with get_engine().begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    # The session's relay and worker threads read these tables in their own order (the fiches in force first):
+    # a TRUNCATE meeting one of their transactions may be chosen as a deadlock's victim. It is only retried.
+    for attempt in range(5):
+        try:
+            with get_engine().begin() as connection:
+                connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as err:
+            if not isinstance(err.orig, psycopg.errors.DeadlockDetected) or attempt == 4:
+                raise
     redis.Redis.from_url(broker_url).flushdb()
 
 

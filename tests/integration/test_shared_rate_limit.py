@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from services.core.db import session_scope
 from tests.integration.conftest import TokenFactory
 from tests.support.stack import Stack, running_stack
 from tests.support.waiting import wait_for
+
+T = TypeVar("T")
 
 LIMIT = 12
 
@@ -122,6 +125,13 @@ def test_without_redis_intake_fails_open_and_says_so(replicas: Stack, token: Tok
     wait_for(shared_again, timeout=15, interval=0.5, what="le retour de la limite partagée")
 
 
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on an event loop of its own thread: the session's Playwright (sync API) keeps one running in
+    the main thread once a browser test has run, and `asyncio.run` refuses to start beside it."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 def test_the_window_is_exact_under_concurrency_and_survives_a_script_flush(broker_url: str) -> None:
     async def burst(limiter: SharedRateLimiter) -> list[float | None]:
         try:
@@ -130,11 +140,11 @@ def test_the_window_is_exact_under_concurrency_and_survives_a_script_flush(broke
             await limiter.close()
 
     limiter = SharedRateLimiter("essai", LIMIT, broker_url)
-    waits = asyncio.run(burst(limiter))
+    waits = in_own_loop(burst(limiter))
     assert waits.count(None) == LIMIT and all(wait is not None and 1 <= wait <= 60 for wait in waits[LIMIT:])
     # Redis restarted without its scripts: the next call sends the script whole, and the count is still there.
     redis.Redis.from_url(broker_url).script_flush()
-    assert asyncio.run(burst(limiter)).count(None) == 0
+    assert in_own_loop(burst(limiter)).count(None) == 0
     # The sign-in's calls (from a worker thread): waiting does not count, recording does, forgetting clears.
     assert limiter.wait("personne") is None
     for _ in range(LIMIT):
