@@ -166,7 +166,7 @@ def batch_task(spec: TaskSpec) -> Callable[[Callable[[list[dict[str, Any]]], R]]
                         )
             return result
 
-        return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name, queue=spec.queue)(run))
+        return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name)(run))
 
     return declare
 
