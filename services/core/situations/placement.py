@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import bindparam, func, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -79,23 +79,47 @@ class JoinCandidates:
         self._situations.append(situation)
 
 
-def _place_filter(sighting: Sighting) -> ColumnElement[bool]:
-    """The situations that can match the sighting (near enough, or same fiche when a side has no coordinates),
-    which the database keeps; `same_household` then applies the exact rule."""
-    same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
-    if sighting.lat is not None and sighting.lon is not None:
-        lat_min, lat_max, lon_min, lon_max = search_box(sighting.lat, sighting.lon)
-        nearby = and_(
-            col(Situation.last_lat).between(lat_min, lat_max), col(Situation.last_lon).between(lon_min, lon_max)
-        )
-        place = or_(nearby, and_(col(Situation.last_lat).is_(None), same_fiche))
-    else:
-        place = same_fiche
-    return and_(
-        col(Situation.last_observed_at) >= sighting.observed_at - JOIN_WINDOW,
-        col(Situation.last_observed_at) <= sighting.observed_at + JOIN_WINDOW,
-        place,
+# Each sighting's filter (`_windows`): the situations that can match it — seen within the window, and near
+# enough (a box a little larger than the distance) or of the same fiche when a side has no coordinates. The
+# database keeps those; `same_household` then applies the exact rule. One statement for any number of
+# sightings, built once: its construction and cache key would otherwise cost more than its round trip.
+_CANDIDATES = (
+    select(Situation)
+    .where(
+        col(Situation.sector) == bindparam("sector"),
+        col(Situation.status).in_(OPEN_STATUSES),
+        text(
+            """EXISTS (
+            SELECT 1 FROM unnest(CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]),
+                                 CAST(:lat_min AS float8[]), CAST(:lat_max AS float8[]),
+                                 CAST(:lon_min AS float8[]), CAST(:lon_max AS float8[]), CAST(:fiche AS text[]))
+                AS w(since, until, lat_min, lat_max, lon_min, lon_max, fiche)
+            WHERE situations.last_observed_at >= w.since AND situations.last_observed_at <= w.until
+              AND CASE WHEN w.lat_min IS NULL THEN situations.primary_fiche = w.fiche
+                       ELSE (situations.last_lat BETWEEN w.lat_min AND w.lat_max
+                             AND situations.last_lon BETWEEN w.lon_min AND w.lon_max)
+                            OR (situations.last_lat IS NULL AND situations.primary_fiche = w.fiche) END)"""
+        ),
     )
+    .order_by(col(Situation.updated_at).desc(), col(Situation.id))
+    .with_for_update()
+)
+
+
+def _windows(sightings: Sequence[Sighting]) -> dict[str, list[Any]]:
+    """The sightings' filters as the columns of `_CANDIDATES`'s `unnest`."""
+    columns: dict[str, list[Any]] = {
+        name: [] for name in ("since", "until", "lat_min", "lat_max", "lon_min", "lon_max")
+    }
+    for sighting in sightings:
+        columns["since"].append(sighting.observed_at - JOIN_WINDOW)
+        columns["until"].append(sighting.observed_at + JOIN_WINDOW)
+        box: tuple[float | None, ...] = (None,) * 4
+        if sighting.lat is not None and sighting.lon is not None:
+            box = search_box(sighting.lat, sighting.lon)
+        for name, value in zip(("lat_min", "lat_max", "lon_min", "lon_max"), box, strict=True):
+            columns[name].append(value)
+    return {**columns, "fiche": [sighting.primary_fiche for sighting in sightings]}
 
 
 def join_candidates(session: Session, sightings: Sequence[Sighting]) -> JoinCandidates:
@@ -109,16 +133,7 @@ def join_candidates(session: Session, sightings: Sequence[Sighting]) -> JoinCand
         lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sector)))
         session.connection().execute(lock)
         locked.add(sector)
-    candidates = session.exec(
-        select(Situation)
-        .where(
-            col(Situation.sector) == sector,
-            col(Situation.status).in_(OPEN_STATUSES),
-            or_(*(_place_filter(sighting) for sighting in sightings)),
-        )
-        .order_by(col(Situation.updated_at).desc(), col(Situation.id))
-        .with_for_update()
-    ).all()
+    candidates = session.exec(_CANDIDATES, params={"sector": sector, **_windows(sightings)}).all()
     return JoinCandidates(candidates)
 
 
