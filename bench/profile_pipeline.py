@@ -1,6 +1,6 @@
 """Where a signal's CPU goes in the relay and the worker, in this process: statements and time per signal.
 
-    uv run python bench/profile_pipeline.py [--signals 2000] [--profile relay|worker|none] [--top 25]
+    uv run python bench/profile_pipeline.py [--signals 2000] [--batch 100] [--profile relay|worker|none] [--top 25]
 
 In a fresh database (this machine's PostgreSQL) and the Redis of `URGENCE_BENCH_BROKER_URL` (its database is
 emptied), accepts `--signals` signals through intake's own function, then
@@ -44,6 +44,12 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     parser.add_argument("--callers", help="with --profile: who calls the functions matching this")
     parser.add_argument("--core-only", action="store_true", help="the orientation alone, without Celery")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="signals per routing message (the relay's default: 100; 1 or 2 at a city's steady rate)",
+    )
     args = parser.parse_args()
 
     name = f"urgence_profile_{uuid.uuid4().hex[:8]}"
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> None:
     from services.workers.celery_app import celery_app
 
     upgrade_to_head()
+    if args.batch is not None:
+        relay.ROUTING_BATCH_SIZE = args.batch
     fiches, territory_map = seed_book(), default_map()
     statements: Counter[str] = Counter()
 

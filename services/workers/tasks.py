@@ -64,7 +64,8 @@ def orient_signals_task(items: list[dict[str, Any]]) -> int:
     waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
     territory_map = default_map()
     try:
-        groups = in_transaction(lambda session: by_sector(session, waiting, territory_map))
+        # One signal is its own group: no read for it (at a city's steady rate, most batches hold one).
+        groups = [waiting] if len(waiting) == 1 else in_transaction(lambda s: by_sector(s, waiting, territory_map))
     except Exception as err:
         return _each_alone(items, err)
     # Each group's transaction holds one sector's join lock only, so any order is free of deadlocks: start at a

@@ -21,8 +21,8 @@ from services.core.fiches import FicheBook
 from services.core.logs import correlated
 from services.core.models import Signal, Situation, WeatherPlanState
 from services.core.outbox import mark_all_done
-from services.core.routing import route
-from services.core.situations.placement import place_signal
+from services.core.routing import Decision, route
+from services.core.situations.placement import JoinCandidates, join_candidates, place_signal, sighting_of_signal
 from services.core.situations.timeline import record
 from services.core.territory import Territory, TerritoryMap
 
@@ -82,9 +82,23 @@ def orient_signals(
             lat=signal.lat, lon=signal.lon, postcode=signal.postcode, arrondissement=signal.given_arrondissement
         )
         todo[signal.id] = (signal, territory, item)
-    for signal, territory, item in sorted(todo.values(), key=lambda t: (t[1].sector or "", t[0].id)):
+    planned = sorted(todo.values(), key=lambda t: (t[1].sector or "", t[0].id))
+    decisions: dict[str, Decision] = {}
+    for signal, territory, item in planned:
         with correlated(item.correlation_id):
-            _orient_in(session, signal, territory, found.weather, fiches, now)
+            decisions[signal.id] = _decide(signal, territory, found.weather, fiches)
+    # A sector's candidate situations are read once, for all its signals, when its first signal is placed.
+    candidates: dict[str, JoinCandidates] = {}
+    for signal, territory, item in planned:
+        decision = decisions[signal.id]
+        sector = territory.sector
+        if territory.in_paris and sector is not None and sector not in candidates:
+            candidates[sector] = join_candidates(
+                session,
+                [sighting_of_signal(s, decisions[s.id], t) for s, t, _ in planned if t.in_paris and t.sector == sector],
+            )
+        with correlated(item.correlation_id):
+            _orient_in(session, signal, territory, decision, fiches, now, candidates.get(sector or ""))
         outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
     mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
     session.flush()
@@ -132,20 +146,25 @@ def _locked_with_plan(session: Session, signal_ids: Sequence[str]) -> _Locked:
     return _Locked({row[0].id: row[0] for row in rows}, weather)
 
 
+def _decide(signal: Signal, territory: Territory, weather: WeatherPlan | None, fiches: FicheBook) -> Decision:
+    return route(facts_from_json({"people": signal.people, "flags": signal.flags}), fiches, territory, weather)
+
+
 def _orient_in(
     session: Session,
     signal: Signal,
     territory: Territory,
-    weather: WeatherPlan | None,
+    decision: Decision,
     fiches: FicheBook,
     now: datetime,
+    candidates: JoinCandidates | None = None,
 ) -> Situation | None:
-    """Decide for the signal as located in `territory`; in Paris it opens or joins its situation (None outside).
-    The signal's columns are set once it is placed: one UPDATE of its row, at the next flush."""
-    decision = route(facts_from_json({"people": signal.people, "flags": signal.flags}), fiches, territory, weather)
+    """Apply the decision for the signal as located in `territory`; in Paris it opens or joins its situation
+    (None outside). Rows are written at the next flush: the transaction's signals together (one UPDATE of the
+    signals' rows, one INSERT of the new situations, one of the events)."""
     situation = None
     if territory.in_paris:
-        situation = place_signal(session, signal, decision, territory, fiches, now)
+        situation = place_signal(session, signal, decision, territory, fiches, now, candidates)
         signal.status = "routed"
         signal.arrondissement = territory.arrondissement
         signal.sector = territory.sector
@@ -190,7 +209,8 @@ def assign_signal(
     if signal.status != "out_of_territory":
         raise Conflict(f"seul un signalement hors territoire peut être attribué (statut : {signal.status})")
     located = territory_map.locate(arrondissement=arrondissement)
-    situation = _orient_in(session, signal, replace(located, notes=(*located.notes, note)), weather, fiches, now)
+    territory = replace(located, notes=(*located.notes, note))
+    situation = _orient_in(session, signal, territory, _decide(signal, territory, weather, fiches), fiches, now)
     assert situation is not None
     record(
         session,

@@ -3,10 +3,11 @@ signals"). Runs inside the routing task's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import bindparam, func, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -30,7 +31,8 @@ JOIN_LOCK_SPACE = 7_310_003
 REPEATED_SIGNALS_THRESHOLD = 3
 
 
-def _sighting_of_signal(signal: Signal, decision: Decision, territory: Territory) -> Sighting:
+def sighting_of_signal(signal: Signal, decision: Decision, territory: Territory) -> Sighting:
+    """The signal as the join rule compares it, once routed in `territory` (in Paris)."""
     assert territory.sector is not None
     return Sighting(
         sector=territory.sector,
@@ -53,40 +55,86 @@ def _sighting_of_situation(situation: Situation) -> Sighting:
     )
 
 
-def find_joinable(session: Session, sighting: Sighting) -> Situation | None:
-    """The open situation this sighting is about, the most recently updated among several; locked."""
+class JoinCandidates:
+    """The open situations of one sector that a transaction's signals may join: locked and read in one
+    statement for all of them, then kept current in memory as those signals open and join situations (the
+    database, asked again for each signal, would answer the same from what this transaction wrote)."""
+
+    def __init__(self, situations: Sequence[Situation]) -> None:
+        self._situations = list(situations)
+
+    def joinable(self, sighting: Sighting) -> Situation | None:
+        """The open situation this sighting is about, the most recently updated among several (then by id)."""
+        matching = [
+            situation
+            for situation in self._situations
+            if situation.status in OPEN_STATUSES and same_household(sighting, _sighting_of_situation(situation))
+        ]
+        if not matching:
+            return None
+        matching.sort(key=lambda situation: situation.id)
+        return max(matching, key=lambda situation: situation.updated_at)  # the first of the latest: stable
+
+    def opened(self, situation: Situation) -> None:
+        self._situations.append(situation)
+
+
+# Each sighting's filter (`_windows`): the situations that can match it — seen within the window, and near
+# enough (a box a little larger than the distance) or of the same fiche when a side has no coordinates. The
+# database keeps those; `same_household` then applies the exact rule. One statement for any number of
+# sightings, built once: its construction and cache key would otherwise cost more than its round trip.
+_CANDIDATES = (
+    select(Situation)
+    .where(
+        col(Situation.sector) == bindparam("sector"),
+        col(Situation.status).in_(OPEN_STATUSES),
+        text(
+            """EXISTS (
+            SELECT 1 FROM unnest(CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]),
+                                 CAST(:lat_min AS float8[]), CAST(:lat_max AS float8[]),
+                                 CAST(:lon_min AS float8[]), CAST(:lon_max AS float8[]), CAST(:fiche AS text[]))
+                AS w(since, until, lat_min, lat_max, lon_min, lon_max, fiche)
+            WHERE situations.last_observed_at >= w.since AND situations.last_observed_at <= w.until
+              AND CASE WHEN w.lat_min IS NULL THEN situations.primary_fiche = w.fiche
+                       ELSE (situations.last_lat BETWEEN w.lat_min AND w.lat_max
+                             AND situations.last_lon BETWEEN w.lon_min AND w.lon_max)
+                            OR (situations.last_lat IS NULL AND situations.primary_fiche = w.fiche) END)"""
+        ),
+    )
+    .order_by(col(Situation.updated_at).desc(), col(Situation.id))
+    .with_for_update()
+)
+
+
+def _windows(sightings: Sequence[Sighting]) -> dict[str, list[Any]]:
+    """The sightings' filters as the columns of `_CANDIDATES`'s `unnest`."""
+    columns: dict[str, list[Any]] = {
+        name: [] for name in ("since", "until", "lat_min", "lat_max", "lon_min", "lon_max")
+    }
+    for sighting in sightings:
+        columns["since"].append(sighting.observed_at - JOIN_WINDOW)
+        columns["until"].append(sighting.observed_at + JOIN_WINDOW)
+        box: tuple[float | None, ...] = (None,) * 4
+        if sighting.lat is not None and sighting.lon is not None:
+            box = search_box(sighting.lat, sighting.lon)
+        for name, value in zip(("lat_min", "lat_max", "lon_min", "lon_max"), box, strict=True):
+            columns[name].append(value)
+    return {**columns, "fiche": [sighting.primary_fiche for sighting in sightings]}
+
+
+def join_candidates(session: Session, sightings: Sequence[Sighting]) -> JoinCandidates:
+    """The open situations any of these sightings (all in one sector) may join, locked under the sector's join
+    lock, in one statement."""
+    sectors = {sighting.sector for sighting in sightings}
+    assert len(sectors) == 1, sectors
+    (sector,) = sectors
     locked: set[str] = transaction_memo(session).setdefault("join_locks", set())
-    if sighting.sector not in locked:  # held until the transaction ends: once per sector is enough
-        lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sighting.sector)))
+    if sector not in locked:  # held until the transaction ends: once per sector is enough
+        lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sector)))
         session.connection().execute(lock)
-        locked.add(sighting.sector)
-    # The database keeps only situations that can match (near enough, or same fiche when a side has no
-    # coordinates); `same_household` then applies the exact rule.
-    same_fiche = col(Situation.primary_fiche) == sighting.primary_fiche
-    if sighting.lat is not None and sighting.lon is not None:
-        lat_min, lat_max, lon_min, lon_max = search_box(sighting.lat, sighting.lon)
-        nearby = and_(
-            col(Situation.last_lat).between(lat_min, lat_max), col(Situation.last_lon).between(lon_min, lon_max)
-        )
-        place = or_(nearby, and_(col(Situation.last_lat).is_(None), same_fiche))
-    else:
-        place = same_fiche
-    candidates = session.exec(
-        select(Situation)
-        .where(
-            col(Situation.sector) == sighting.sector,
-            col(Situation.status).in_(OPEN_STATUSES),
-            col(Situation.last_observed_at) >= sighting.observed_at - JOIN_WINDOW,
-            col(Situation.last_observed_at) <= sighting.observed_at + JOIN_WINDOW,
-            place,
-        )
-        .order_by(col(Situation.updated_at).desc(), col(Situation.id))
-        .with_for_update()
-    ).all()
-    for situation in candidates:
-        if same_household(sighting, _sighting_of_situation(situation)):
-            return situation
-    return None
+        locked.add(sector)
+    candidates = session.exec(_CANDIDATES, params={"sector": sector, **_windows(sightings)}).all()
+    return JoinCandidates(candidates)
 
 
 def _open(session: Session, signal: Signal, decision: Decision, territory: Territory, now: datetime) -> Situation:
@@ -224,12 +272,18 @@ def place_signal(
     territory: Territory,
     fiches: FicheBook,
     now: datetime,
+    candidates: JoinCandidates | None = None,
 ) -> Situation:
-    """Join the open situation the signal is about, or open a new one."""
-    existing = find_joinable(session, _sighting_of_signal(signal, decision, territory))
+    """Join the open situation the signal is about, or open a new one. `candidates` are those read for the
+    transaction's signals in its sector (`join_candidates`; read for this signal alone when not given). The
+    rows are written at the session's next flush: a transaction's signals are written together."""
+    sighting = sighting_of_signal(signal, decision, territory)
+    if candidates is None:
+        candidates = join_candidates(session, [sighting])
+    existing = candidates.joinable(sighting)
     if existing is None:
         situation = _open(session, signal, decision, territory, now)
+        candidates.opened(situation)
     else:
         situation = _join(session, existing, signal, decision, territory, fiches, now)
-    session.flush()
     return situation
