@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.core.clock import utc_now
 from services.core.db import get_engine, session_scope
+from services.core.decisions import DecisionContext
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.models._types import ids_from
 from services.core.procedures import fiches_in_force
@@ -45,9 +46,7 @@ def _accept_without_relay() -> list[str]:
                 connection,
                 SignalIn.model_validate(body),
                 submitted_by="test",
-                now=utc_now(),
-                fiches=fiches,
-                territory_map=territory_map,
+                context=DecisionContext(utc_now(), fiches, territory_map),
             )
             ids.append(str(accepted.response["id"]))
         connection.execute(text("DELETE FROM outbox"))
@@ -80,7 +79,7 @@ def _effect(ids: list[str]) -> dict[str, Any]:
     assert set(first_named) == {s.id for s in situations}
 
     def plain(row: Any, *drop: str) -> dict[str, Any]:
-        values = row.model_dump(exclude={"id", *drop})
+        values: dict[str, Any] = row.model_dump(exclude={"id", *drop})
         if values.get("situation_id") is not None:
             values["situation_id"] = first_named[values["situation_id"]]
         return values
