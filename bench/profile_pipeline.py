@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> None:
         def orient_all() -> None:
             for signal_id in ids:
                 with session_scope() as session:
-                    orient_signal(session, signal_id, now=utc_now(), fiches=fiches, territory_map=territory_map)
+                    orient_signal(session, signal_id, context=DecisionContext(utc_now(), fiches, territory_map))
                     session.commit()
 
         phase("orientation alone", orient_all)

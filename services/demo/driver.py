@@ -133,9 +133,7 @@ class Driver:
         outcome = orient_signal(
             self.session,
             accepted.response["id"],
-            now=when,
-            fiches=self.fiches,
-            territory_map=self.territory_map,
+            context=DecisionContext(when, self.fiches, self.territory_map),
         )
         self._stepped()
         assert outcome is not None

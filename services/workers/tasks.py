@@ -13,8 +13,8 @@ from sqlmodel import Session
 
 from services.core.alerts.delivery import Attempt, DeliveryError, Transport, attempt_delivery
 from services.core.clock import utc_now
+from services.core.decisions import in_force
 from services.core.logs import CORRELATION_KEY
-from services.core.procedures import fiches_in_force
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
 from services.core.situations.orientation import Orientation, Waiting, by_sector, orient_signal, orient_signals
@@ -44,9 +44,7 @@ def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None)
         return orient_signal(
             session,
             signal_id,
-            now=utc_now(),
-            fiches=fiches_in_force(session),
-            territory_map=default_map(),
+            context=in_force(session, utc_now()),
             outbox_id=outbox_id,
         )
 
@@ -76,8 +74,7 @@ def orient_signals_task(items: list[dict[str, Any]]) -> int:
 
         def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
             # The book in force in this transaction: a publication applies to the very next group.
-            fiches = fiches_in_force(session)
-            return orient_signals(session, group, now=utc_now(), fiches=fiches, territory_map=territory_map)
+            return orient_signals(session, group, context=in_force(session, utc_now()))
 
         try:
             in_transaction(orient)

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.decisions import DecisionContext
 from services.core.facts import AGE_BANDS, FLAGS, GENDERS, People, people_to_json
 from services.core.fiches.impact import replay, stored_signals, weather_history
 from services.core.fiches.versions import create_draft, in_force_publication, publish_draft
@@ -72,7 +73,7 @@ def test_replaying_the_published_book_gives_back_the_stored_decisions(signals: l
             )
             session.add(signal)
             session.flush()
-            orient_signal(session, signal.id, now=at, fiches=fiches_in_force(session), territory_map=MAP)
+            orient_signal(session, signal.id, context=DecisionContext(at, fiches_in_force(session), MAP))
         stored = {s.id: s.decision for s in session.exec(select(Signal))}
         replayed = replay(
             stored_signals(session, start, utc_now()),

@@ -113,12 +113,12 @@ def _orient(ids: list[str], *, together: bool, now: Any) -> None:
     with session_scope() as session:
         fiches, territory_map = fiches_in_force(session), default_map()
         if together:
-            orient_signals(session, [Waiting(i) for i in ids], now=now, fiches=fiches, territory_map=territory_map)
+            orient_signals(session, [Waiting(i) for i in ids], context=DecisionContext(now, fiches, territory_map))
             session.commit()
             return
     for signal_id in sorted(ids, key=_orientation_order(ids)):
         with session_scope() as session:
-            orient_signal(session, signal_id, now=now, fiches=fiches_in_force(session), territory_map=territory_map)
+            orient_signal(session, signal_id, context=DecisionContext(now, fiches_in_force(session), territory_map))
             session.commit()
 
 

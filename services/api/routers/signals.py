@@ -22,14 +22,13 @@ from services.core.access.policy import (
     may_read_signal_personal_data,
 )
 from services.core.clock import utc_now
+from services.core.decisions import in_force
 from services.core.errors import Forbidden, NotFound
 from services.core.models import Signal, Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.procedures import fiches_in_force
 from services.core.signals.schemas import SignalAccepted, SignalIn
 from services.core.signals.views import list_out_of_territory, signal_view
 from services.core.situations.orientation import assign_signal
-from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1/signals", tags=["signalements"])
 READERS = require_roles("outreach", "coordinator", "admin")
@@ -116,9 +115,7 @@ def assign(
             signal_id,
             body.arrondissement,
             actor=principal.actor,
-            now=now,
-            fiches=fiches_in_force(session),
-            territory_map=default_map(),
+            context=in_force(session, now),
         )
         signal = session.get(Signal, signal_id)
         assert signal is not None

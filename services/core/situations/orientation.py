@@ -15,6 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from services.core.decisions import DecisionContext
 from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from services.core.facts import WeatherPlan, facts_from_json
 from services.core.fiches import FicheBook
@@ -39,16 +40,12 @@ def orient_signal(
     session: Session,
     signal_id: str,
     *,
-    now: datetime,
-    fiches: FicheBook,
-    territory_map: TerritoryMap,
+    context: DecisionContext,
     outbox_id: int | None = None,
 ) -> Orientation | None:
     """Orient one signal exactly once in effect: the row lock serializes deliveries, the status makes replays
     no-ops. None when the signal does not exist (nothing to do)."""
-    (outcome,) = orient_signals(
-        session, [Waiting(signal_id, outbox_id)], now=now, fiches=fiches, territory_map=territory_map
-    )
+    (outcome,) = orient_signals(session, [Waiting(signal_id, outbox_id)], context=context)
     return outcome
 
 
@@ -62,12 +59,13 @@ class Waiting:
 
 
 def orient_signals(
-    session: Session, waiting: Sequence[Waiting], *, now: datetime, fiches: FicheBook, territory_map: TerritoryMap
+    session: Session, waiting: Sequence[Waiting], *, context: DecisionContext
 ) -> list[Orientation | None]:
     """Orient several signals in the caller's transaction, each exactly once in effect (as `orient_signal`), one
     outcome per item in order. The signals are locked in one statement, their outbox rows finished in another;
     they are placed sector by sector in one order (the join locks are then always taken in that order: two
     batches never wait on each other in a cycle). Each is oriented under its request's correlation id."""
+    now, fiches, territory_map = context.now, context.fiches, context.territory_map
     found = _locked_with_plan(session, [item.signal_id for item in waiting])
     outcomes: dict[str, Orientation] = {}
     todo: dict[str, tuple[Signal, Territory, Waiting]] = {}  # a signal named twice is oriented once
@@ -189,13 +187,12 @@ def assign_signal(
     arrondissement: int,
     *,
     actor: str,
-    now: datetime,
-    fiches: FicheBook,
-    territory_map: TerritoryMap,
+    context: DecisionContext,
 ) -> Orientation:
     """Orient an out-of-territory signal again as if located in `arrondissement` (the MUS found it misplaced):
     the worker's own path, so it opens or joins a situation exactly once. Assigning it again to the same
     arrondissement changes nothing (replayed); any other signal is a conflict."""
+    now, fiches, territory_map = context.now, context.fiches, context.territory_map
     if not 1 <= arrondissement <= 20:
         raise InvalidInput([FieldError("arrondissement", "range", "un arrondissement de Paris, de 1 à 20")])
     found = _locked_with_plan(session, [signal_id])
