@@ -134,7 +134,8 @@ def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
         rows.append(
             {
                 "code": code,
-                "name": structure.name if structure else code,
+                # A structure missing from the directory still reads as a lead where it is one.
+                "name": structure.name if structure else (lead_label(code) if index == 0 else code),
                 "role": "pilote" if index == 0 else "partenaire",
                 "active": bool(structure and structure.active),
                 "deliveries": sent,
