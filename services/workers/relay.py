@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 from kombu.exceptions import EncodeError, KombuError
@@ -102,12 +103,17 @@ def _batchable(message: Due) -> bool:
     )
 
 
+def _task_kwargs(message: Due) -> dict[str, Any]:
+    """What the task receives for a row: its payload, the id of the request that wrote it, its outbox id."""
+    return {**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id}
+
+
 def _publish(producer: Producer, message: Due) -> list[tuple[Due, str]]:
     """One row, one message; what to give up on if this row's message cannot be built."""
     try:
         celery_app.send_task(
             message.task,
-            kwargs={**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id},
+            kwargs=_task_kwargs(message),
             queue=message.queue,
             producer=producer,
             retry=False,
@@ -120,9 +126,7 @@ def _publish(producer: Producer, message: Due) -> list[tuple[Due, str]]:
 def _publish_batch(producer: Producer, rows: list[Due]) -> None:
     """Signals to orient, one message for the lot (`urgence.route_signals`): one publish, and one transaction at
     the worker. Each row keeps its outbox id and correlation id, and goes its own way if the batch fails."""
-    items = [
-        {**message.payload, **correlation_kwargs(message.correlation_id), "outbox_id": message.id} for message in rows
-    ]
+    items = [_task_kwargs(message) for message in rows]
     celery_app.send_task(ROUTE_SIGNALS, kwargs={"items": items}, queue=QUEUE_ROUTING, producer=producer, retry=False)
 
 

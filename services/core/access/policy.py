@@ -45,7 +45,7 @@ def check_weather_plan_setter(principal: Principal) -> None:
 
 
 def can_see_situation(principal: Principal, situation: Situation) -> bool:
-    if principal.role == "admin" or principal.is_mus:
+    if oversees(principal):
         return True
     return principal.role == "coordinator" and situation.lead in principal.leads
 
@@ -160,7 +160,7 @@ def may_read_personal_data(principal: Principal, situation: Situation | None, *,
 def check_fiches_editor(principal: Principal) -> None:
     """The fiches réflexes (read the versions, draft, publish, roll back): admins and the MUS, who write the
     boîte à outils with the SIAO."""
-    if not (principal.role == "admin" or principal.is_mus):
+    if not oversees(principal):
         raise Forbidden("seuls la Mission Urgence Sociale et les administrateurs gèrent les fiches réflexes")
 
 

@@ -110,8 +110,10 @@ def notify(
     *,
     now: datetime,
     details: dict[str, Any] | None = None,
+    fiches: FicheBook | None = None,
 ) -> list[Delivery]:
-    """Write a delivery and its outbox row for each channel of each active recipient structure."""
+    """Write a delivery and its outbox row for each channel of each active recipient structure. `fiches`: the
+    book the event's decision was made with, when the caller holds it (else the one in force is read)."""
     wanted = dict(recipients)  # code → role; one alert per structure even if named twice
     if not wanted:
         return []
@@ -123,8 +125,8 @@ def notify(
     session.flush()  # the event's id is the deliveries' key
     assert event.id is not None
     written: list[Delivery] = []
-    # The labels of the book in force in this transaction: the one the event's decision was made with.
-    fiches = fiches_in_force(session)
+    # The labels of the book the event's decision was made with: the one in force in this transaction.
+    fiches = fiches or fiches_in_force(session)
     for structure, channels in reachable:
         payload = alert_payload(
             situation, event, recipient=structure.code, role=wanted[structure.code], fiches=fiches, details=details

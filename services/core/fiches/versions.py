@@ -16,13 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import any_, func, text
+from sqlalchemy import any_, func
 from sqlmodel import Session, col, select
 
 from services.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from services.core.fiches import FicheBook, FichesInvalid, Problem, content_hash, load_documents, read_fiches
 from services.core.fiches.vocabulary import MODIFIERS_FILE, PRECEDENCE_FILE
 from services.core.models import FicheDraft, FichePublication
+from services.core.procedures import fiches_in_force
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def _publication(
         seed=seed,
     )
     session.add(publication)
-    session.flush()
-    # Processes check the book in force on each decision; the notification only lets listeners react sooner.
-    session.execute(text("SELECT pg_notify('fiches', :fingerprint)"), {"fingerprint": book.fingerprint})
+    session.flush()  # every decision reads the book in force in its own transaction: nothing to announce
     return publication
 
 
@@ -184,8 +183,8 @@ def create_draft(session: Session, document: Any, *, actor: str, now: datetime) 
     return draft
 
 
-def get_draft(session: Session, draft_id: str) -> FicheDraft:
-    draft = session.get(FicheDraft, draft_id) if len(draft_id) <= 36 else None
+def get_draft(session: Session, draft_id: str, *, for_update: bool = False) -> FicheDraft:
+    draft = session.get(FicheDraft, draft_id, with_for_update=for_update) if len(draft_id) <= 36 else None
     if draft is None:
         raise NotFound("brouillon introuvable")
     return draft
@@ -195,15 +194,13 @@ def draft_books(session: Session, draft: FicheDraft, *, now: datetime) -> tuple[
     """The book in force and the same with the draft in place of its fiche (for the impact)."""
     current = in_force_publication(session, now)
     after = _checked_book({**current.documents, file_of(draft.code): draft.document}, file_of(draft.code))
-    return load_documents(current.documents), after
+    return fiches_in_force(session), after  # the same book, from the cache keyed by its content
 
 
 def publish_draft(session: Session, draft_id: str, *, actor: str, now: datetime, reason: str) -> FichePublication:
     """The draft's fiche in force in a new publication of the whole book, if its fiche has not changed since."""
     _lock(session)
-    draft = session.get(FicheDraft, draft_id, with_for_update=True) if len(draft_id) <= 36 else None
-    if draft is None:
-        raise NotFound("brouillon introuvable")
+    draft = get_draft(session, draft_id, for_update=True)
     if draft.published_at is not None:
         raise Conflict(f"brouillon déjà publié (publication {draft.publication_id})")
     current = in_force_publication(session, now)

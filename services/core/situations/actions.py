@@ -267,6 +267,7 @@ def requalify(
             [(situation.lead, "lead")],
             now=now,
             details={"previous_lead": before["lead"], "previous_primary_fiche": before["primary_fiche"]},
+            fiches=context.fiches,
         )
 
 

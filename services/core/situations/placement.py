@@ -137,7 +137,9 @@ def join_candidates(session: Session, sightings: Sequence[Sighting]) -> JoinCand
     return JoinCandidates(candidates)
 
 
-def _open(session: Session, signal: Signal, decision: Decision, territory: Territory, now: datetime) -> Situation:
+def _open(
+    session: Session, signal: Signal, decision: Decision, territory: Territory, fiches: FicheBook, now: datetime
+) -> Situation:
     assert decision.deadlines is not None and decision.lead is not None
     assert territory.arrondissement is not None and territory.sector is not None
     due = after(decision.deadlines, signal.received_at)
@@ -175,7 +177,7 @@ def _open(session: Session, signal: Signal, decision: Decision, territory: Terri
             "deadlines": deadlines_data(situation),
         },
     )
-    notify(session, situation, event, lead_and_partners(situation), now=now)
+    notify(session, situation, event, lead_and_partners(situation), now=now, fiches=fiches)
     return situation
 
 
@@ -282,7 +284,7 @@ def place_signal(
         candidates = join_candidates(session, [sighting])
     existing = candidates.joinable(sighting)
     if existing is None:
-        situation = _open(session, signal, decision, territory, now)
+        situation = _open(session, signal, decision, territory, fiches, now)
         candidates.opened(situation)
     else:
         situation = _join(session, existing, signal, decision, territory, fiches, now)
