@@ -23,7 +23,7 @@ from services.api.deps import client_address
 from services.api.intake import accept, checked_key
 from services.api.problems import field_errors, problem
 from services.api.web.auth import CSRF_FIELD, PageRoute, page_form, require_page_roles
-from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, lead_label, paris_time, sector_label
+from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, lead_label, paris_time, people_words, sector_label
 from services.api.web.render import PAGE_POLICY, STATIC_DIR, render
 from services.core.access import Principal
 from services.core.access.audit import audit
@@ -36,6 +36,7 @@ from services.core.signals.intake import Accepted
 from services.core.signals.mine import SubmittedSignal, submitted_signals
 from services.core.signals.schemas import SignalIn
 from services.core.signals.words import SAFETY_CALLS, Call, calls_for
+from services.core.situations.status import OPEN_STATUSES
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Who may send a signal: the same roles as `POST /v1/signals`.
@@ -198,19 +199,6 @@ def answer_view(accepted: Accepted) -> dict[str, Any]:
     return {**accepted.response, "calls": [call_view(call) for call in calls_for(accepted.response["directives"])]}
 
 
-def people_words(people: dict[str, Any]) -> str:
-    parts = []
-    for name, singular, plural in (
-        ("adults", "adulte", "adultes"),
-        ("children", "enfant", "enfants"),
-        ("unaccompanied_minors", "mineur non accompagné", "mineurs non accompagnés"),
-    ):
-        count = int(people.get(name) or 0)
-        if count:
-            parts.append(f"{count} {singular if count == 1 else plural}")
-    return ", ".join(parts) or "personne comptée"
-
-
 @dataclass(frozen=True)
 class SentView:
     """One line of `/mes-signalements`, in words."""
@@ -241,7 +229,7 @@ def sent_view(signal: SubmittedSignal) -> SentView:
         acknowledged = "Pas encore" if signal.situation_status is not None else "—"
     if signal.outcome is not None:
         outcome = OUTCOME_LABELS.get(signal.outcome, signal.outcome)
-    elif signal.situation_status in ("new", "acknowledged", "in_progress"):
+    elif signal.situation_status in OPEN_STATUSES:
         outcome = "En cours"
     else:
         outcome = "—"

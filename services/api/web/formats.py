@@ -174,3 +174,16 @@ def lead_label(lead: str | None) -> str:
     if parsed.kind == "eps":
         return f"EPS {sector_label(parsed.where)}"
     return f"{parsed.kind.upper()} {parsed.where.replace('-', ' ').capitalize()}"
+
+
+def people_words(people: dict[str, Any]) -> str:
+    parts = []
+    for name, singular, plural in (
+        ("adults", "adulte", "adultes"),
+        ("children", "enfant", "enfants"),
+        ("unaccompanied_minors", "mineur non accompagné", "mineurs non accompagnés"),
+    ):
+        count = int(people.get(name) or 0)
+        if count:
+            parts.append(f"{count} {singular if count == 1 else plural}")
+    return ", ".join(parts) or "personne comptée"

@@ -30,6 +30,7 @@ from services.api.web.formats import (
     actor_text,
     lead_label,
     paris_time,
+    people_words,
     time_left,
 )
 from services.api.web.mapping import frame
@@ -58,7 +59,7 @@ from services.core.situations import actions
 from services.core.situations.checklist import checklist, tick
 from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
-from services.core.situations.status import status_label
+from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.stats.charts import paris_map, project
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,7 +97,7 @@ def _deadlines(situation: Situation, now: Any) -> list[dict[str, Any]]:
         done = met[kind]
         if done is not None:
             text, overdue = (f"fait le {paris_time(done)}" + (" (en retard)" if done > due else ""), False)
-        elif situation.status not in ("new", "acknowledged", "in_progress"):
+        elif situation.status not in OPEN_STATUSES:
             text, overdue = "sans objet", False
         else:
             text, overdue = time_left(due, now)
@@ -148,10 +149,7 @@ def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) ->
     """All Paris with the arrondissement, and a close-up of it with the places of the signals (the last one
     larger) when the reader may see places."""
     drawn = paris_map()
-    point = None
-    if personal and situation.last_lat is not None and situation.last_lon is not None:
-        x, y = project(situation.last_lon, situation.last_lat)
-        point = {"x": f"{x:.1f}", "y": f"{y:.1f}"}
+    point = _projected(situation.last_lat, situation.last_lon) if personal else None
     x, y, width, height = frame(situation.arrondissement)
     return {
         "map": drawn,
@@ -243,19 +241,6 @@ def _fiche_label(code: str, book: FicheBook) -> str:
     return f"{code} — {book.label(code)}" if code in book else code
 
 
-def _people_text(people: dict[str, Any]) -> str:
-    parts = []
-    for key, one, many in (
-        ("adults", "adulte", "adultes"),
-        ("children", "enfant", "enfants"),
-        ("unaccompanied_minors", "mineur non accompagné", "mineurs non accompagnés"),
-    ):
-        count = int(people.get(key, 0) or 0)
-        if count:
-            parts.append(f"{count} {one if count == 1 else many}")
-    return ", ".join(parts) or "personne comptée"
-
-
 def situation_page(
     request: Request,
     session: Session,
@@ -318,14 +303,14 @@ def situation_page(
         personal=personal,
         may_act=may_act,
         allowed=allowed,
-        people=_people_text(facts.get("people", {})),
+        people=people_words(facts.get("people", {})),
         flags=[FLAG_LABELS.get(f, f) for f in flags],
         current_flags=set(flags),
         flag_options=[(f, FLAG_LABELS.get(f, f)) for f in FLAGS],
         directives=situation.decision.get("directives", []),
         fiches=fiches,
         checklist=items,
-        checklist_open=situation.status in ("new", "acknowledged", "in_progress"),
+        is_open=situation.status in OPEN_STATUSES,
         partners=partners,
         deadlines=_deadlines(situation, now),
         next_text=next_text,

@@ -18,6 +18,7 @@ from services.core.access import Principal
 from services.core.access.policy import readable_queue
 from services.core.clock import utc_now
 from services.core.db import statement_by_statement
+from services.core.fiches import FicheBook
 from services.core.leads import LEAD_MUS
 from services.core.paging import MAX_PAGE
 from services.core.procedures import fiches_in_force
@@ -56,8 +57,10 @@ def queue_rows(
     sector: str | None,
     cursor: str | None,
     limit: int = QUEUE_PAGE,
+    fiches: FicheBook | None = None,
 ) -> dict[str, Any]:
-    """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes."""
+    """The items of `GET /v1/queues/{lead}` (same core function, same order), with what the page writes.
+    `fiches`: the book in force when the caller has read it already."""
     where = SituationFilter(
         lead=lead,
         include_escalated=lead == LEAD_MUS,
@@ -67,7 +70,7 @@ def queue_rows(
     )
     now = utc_now()
     page = queue_page(session, where, limit=min(limit, MAX_PAGE), cursor=cursor)
-    fiches = fiches_in_force(session)
+    fiches = fiches or fiches_in_force(session)
     labels = {code: fiches.label(code) if code in fiches else code for code in {r.primary_fiche for r in page.rows}}
     items = []
     for row in page.rows:
@@ -104,7 +107,7 @@ def queue_view(
     sector = secteur if secteur in SECTORS else None
     filters = {"statut": status or "", "fiche": code or "", "secteur": sector or ""}
     since = high_water(session)  # read first: the live stream replays whatever commits after it
-    page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor)
+    page = queue_rows(session, lead, status=status, fiche=code, sector=sector, cursor=cursor, fiches=fiches)
     return render(
         request,
         "queue.html",
