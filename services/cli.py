@@ -215,12 +215,21 @@ def token_create(
 
     from services.core.access.tokens import TokenError, create_token, token_of_secret
     from services.core.clock import utc_now
+    from services.core.territory import default_map
 
     now = utc_now()
     try:
         with _database("token create") as session:
             expires_at = now + timedelta(days=days) if days else None
-            secret = create_token(session, role=role, leads=lead or [], name=name, expires_at=expires_at, now=now)
+            secret = create_token(
+                session,
+                role=role,
+                leads=lead or [],
+                territory_map=default_map(),
+                name=name,
+                expires_at=expires_at,
+                now=now,
+            )
             token = token_of_secret(session, secret)
             session.commit()
     except TokenError as err:
@@ -278,11 +287,18 @@ def user_create(
     """Crée une personne qui se connecte aux pages (mot de passe demandé, haché avec argon2)."""
     from services.core.access.users import UserError, create_user
     from services.core.clock import utc_now
+    from services.core.territory import default_map
 
     try:
         with _database("user create") as session:
             user = create_user(
-                session, username=username, password=password, role=role, leads=lead or [], now=utc_now()
+                session,
+                username=username,
+                password=password,
+                role=role,
+                leads=lead or [],
+                territory_map=default_map(),
+                now=utc_now(),
             )
             session.commit()
     except UserError as err:
