@@ -21,6 +21,7 @@ from services.core.alerts.directory import list_structures
 from services.core.clock import utc_now
 from services.core.deadletters import list_dead_letters, replay, replay_waiting, waiting_ids
 from services.core.errors import Conflict, NotFound
+from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
@@ -85,6 +86,7 @@ def _create_token(request: Request, session: Session, principal: Principal, form
             session,
             role=_field(form, "role"),
             leads=_leads(_field(form, "leads", 2000)),
+            territory_map=default_map(),
             name=_field(form, "name") or None,
         )
     except TokenError as err:
@@ -119,6 +121,7 @@ def _create_user(request: Request, session: Session, principal: Principal, form:
             password=form.get("password", [""])[0],
             role=_field(form, "role"),
             leads=_leads(_field(form, "leads", 2000)),
+            territory_map=default_map(),
             now=utc_now(),
         )
     except UserError as err:

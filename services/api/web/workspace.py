@@ -25,7 +25,7 @@ from services.core.procedures import fiches_in_force
 from services.core.situations.live import high_water
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, queue_item, queue_page
-from services.core.territory import SECTORS
+from services.core.territory import SECTORS, default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 COORDINATION = require_page_roles("coordinator", "admin")
@@ -45,7 +45,7 @@ async def my_queue(principal: Coordination) -> Response:
 
 
 def checked_lead(principal: Principal, lead: str) -> None:
-    readable_queue(principal, lead)
+    readable_queue(principal, lead, default_map())
 
 
 def queue_rows(
