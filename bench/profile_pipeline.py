@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> None:
                 stats.print_callers(args.callers)
 
     def publish_all() -> None:
-        while relay.publish_due(hold_routing=False):  # all of them now, the worker's phase comes after
+        while relay.publish_due(hold_routing=False).handled:  # all of them now, the worker's phase comes after
             pass
 
     phase("relay", publish_all)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,8 +53,17 @@ MAX_PAUSE_SECONDS = 10.0
 MAX_WAIT_SECONDS = 1.0
 
 
-def publish_due(*, hold_routing: bool = True) -> int:
-    """Publish one batch of due rows and return how many were handled. A broker error leaves the whole batch
+@dataclass(frozen=True)
+class Published:
+    """What one `publish_due` did: rows handled, and whether routing rows were held back (the relay then looks
+    again soon, not at a notification: those rows' notifications have come already)."""
+
+    handled: int
+    holding: bool
+
+
+def publish_due(*, hold_routing: bool = True) -> Published:
+    """Publish one batch of due rows and say how many were handled. A broker error leaves the whole batch
     unpublished (its transaction rolls back) and propagates; a row that cannot be published, or was published
     too often, is given up on by itself. While the broker still holds routing messages nobody has taken, routing
     rows wait in the outbox (`held`): the workers are busy, and what waits goes in bigger batches once they are
@@ -73,9 +83,8 @@ def publish_due(*, hold_routing: bool = True) -> int:
             limit=BATCH,
             held_queues=held,
         )
-        _holding[0] = bool(held)
         if not due:
-            return 0
+            return Published(0, bool(held))
         batch: list[Due] = []
         for message in due:
             if message.publish_count >= settings.outbox_max_attempts:
@@ -89,7 +98,7 @@ def publish_due(*, hold_routing: bool = True) -> int:
         session.commit()
     for message, error in given_up:
         _give_up(message, error, now)
-    return len(due)
+    return Published(len(due), bool(held))
 
 
 def _batchable(message: Due) -> bool:
@@ -155,9 +164,6 @@ def _routing_waiting() -> int:
         return int(producer.channel.client.llen(QUEUE_ROUTING))
 
 
-# Whether the last `publish_due` held routing rows back: the relay then looks again soon, not at a notification
-# (those rows' notifications have come already).
-_holding = [False]
 HOLD_POLL_SECONDS = 0.01
 
 
@@ -199,13 +205,15 @@ class Relay:
             listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._pause = 0.5
             waited = 0.0
+            holding = False
             while not self._stopping.is_set():
                 self._heartbeat.beat()  # for /health, throttled
                 if waited == 0.0 or waited >= settings.outbox_sweep_seconds:
-                    while publish_due() == BATCH:
-                        pass  # more is waiting: keep going before sleeping
-                    waited = 0.0
-                if _holding[0]:
+                    published = publish_due()
+                    while published.handled == BATCH:  # more is waiting: keep going before sleeping
+                        published = publish_due()
+                    holding, waited = published.holding, 0.0
+                if holding:
                     self._hold()
                     # The notifications that came meanwhile are for rows the next publish takes anyway.
                     for _ in listener.notifies(timeout=0):
