@@ -18,9 +18,9 @@ from services.api.web.auth import PageRoute, page_form, require_page_roles, requ
 from services.api.web.formats import lead_label
 from services.api.web.mapping import dots
 from services.api.web.render import render
-from services.api.web.workspace import checked_lead, queue_rows
+from services.api.web.workspace import queue_rows
 from services.core.access import Principal
-from services.core.access.policy import check_weather_plan_setter
+from services.core.access.policy import check_weather_plan_setter, readable_queue
 from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
@@ -107,7 +107,7 @@ def queue_map(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
 ) -> Response:
-    checked_lead(principal, lead)
+    readable_queue(principal, lead)
     page = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=MAP_LIMIT)
     items = page["items"]
     drawn = paris_map()

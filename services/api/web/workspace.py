@@ -44,10 +44,6 @@ async def my_queue(principal: Coordination) -> Response:
     return RedirectResponse(home_path(principal) if principal.role == "coordinator" else "/file/mus", status_code=303)
 
 
-def checked_lead(principal: Principal, lead: str) -> None:
-    readable_queue(principal, lead)
-
-
 def queue_rows(
     session: Session,
     lead: str,
@@ -99,7 +95,7 @@ def queue_view(
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    checked_lead(principal, lead)
+    readable_queue(principal, lead)
     statement_by_statement(session)  # reads only (before the first one)
     status = statut if statut in OPEN_STATUSES else None
     fiches = fiches_in_force(session)
