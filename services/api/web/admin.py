@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRoute, page_form, require_page_roles
+from services.api.web.auth import Form, PageRoute, form_value, page_form, require_page_roles
 from services.api.web.formats import ITEM_LABELS, ROLE_LABELS, TASK_LABELS
 from services.api.web.render import render
 from services.core.access import ROLES, Principal
@@ -25,6 +25,7 @@ from services.core.errors import Conflict, NotFound
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
 DEAD_LETTERS_SHOWN = 50
+FIELD_LIMIT, LEADS_LIMIT = 200, 2000  # characters kept of a short field, of the list of leads
 DONE = {
     "jeton-revoque": "Jeton révoqué.",
     "personne-creee": "Personne créée : elle peut se connecter.",
@@ -75,17 +76,13 @@ def admin_page(request: Request, session: SessionDep, principal: Admin, fait: st
     return _page(request, session, principal, done=fait)
 
 
-def _field(form: dict[str, list[str]], name: str, limit: int = 200) -> str:
-    return form.get(name, [""])[0].strip()[:limit]
-
-
-def _create_token(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+def _create_token(request: Request, session: Session, principal: Principal, form: Form) -> Response:
     try:
         secret = create_token(
             session,
-            role=_field(form, "role"),
-            leads=_leads(_field(form, "leads", 2000)),
-            name=_field(form, "name") or None,
+            role=form_value(form, "role", limit=FIELD_LIMIT),
+            leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
+            name=form_value(form, "name", limit=FIELD_LIMIT) or None,
         )
     except TokenError as err:
         return _page(request, session, principal, errors={"token": str(err)}, status=422)
@@ -111,14 +108,14 @@ async def revoke(token_id: str, request: Request, session: SessionDep, principal
     return await run_in_threadpool(_revoke, session, token_id)
 
 
-def _create_user(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+def _create_user(request: Request, session: Session, principal: Principal, form: Form) -> Response:
     try:
         create_user(
             session,
-            username=_field(form, "username", 100),
-            password=form.get("password", [""])[0],
-            role=_field(form, "role"),
-            leads=_leads(_field(form, "leads", 2000)),
+            username=form_value(form, "username", limit=100),
+            password=form_value(form, "password", strip=False),
+            role=form_value(form, "role", limit=FIELD_LIMIT),
+            leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
             now=utc_now(),
         )
     except UserError as err:

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_rule
+from services.api.web.auth import PageRefusal, PageRoute, form_value, page_form, require_page_rule
 from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
@@ -166,7 +166,7 @@ def _new_draft(request: Request, session: Session, principal: Principal, code: s
 @router.post("/admin/fiches/{code}/brouillons")
 async def new_draft(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
     form = await page_form(request)
-    text = form.get("document", [""])[0][:60_000]
+    text = form_value(form, "document", limit=60_000, strip=False)
     return await run_in_threadpool(_new_draft, request, session, principal, code[:20], text)
 
 
@@ -218,7 +218,7 @@ def _publish(request: Request, session: Session, principal: Principal, draft_id:
 @router.post("/admin/fiches/brouillons/{draft_id}/publier")
 async def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor) -> Response:
     form = await page_form(request)
-    reason = form.get("reason", [""])[0].strip()[:1000]
+    reason = form_value(form, "reason", limit=1000)
     return await run_in_threadpool(_publish, request, session, principal, draft_id[:36], reason)
 
 
@@ -238,6 +238,6 @@ def _roll_back(request: Request, session: Session, principal: Principal, code: s
 @router.post("/admin/fiches/{code}/retour")
 async def roll_back(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
     form = await page_form(request)
-    to = form.get("to", [""])[0].strip()[:100]
-    reason = form.get("reason", [""])[0].strip()[:1000]
+    to = form_value(form, "to", limit=100)
+    reason = form_value(form, "reason", limit=1000)
     return await run_in_threadpool(_roll_back, request, session, principal, code[:20], to, reason)

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
-from services.api.web.auth import PageRoute, page_form, require_page_roles, require_page_rule
+from services.api.web.auth import Form, PageRoute, form_value, page_form, require_page_roles, require_page_rule
 from services.api.web.formats import lead_label
 from services.api.web.mapping import dots
 from services.api.web.render import render
@@ -66,11 +66,11 @@ def weather_page(
     return _weather_page(request, session, principal, done=fait)
 
 
-def _set_weather(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
-    level = form.get("level", [""])[0].strip()
+def _set_weather(request: Request, session: Session, principal: Principal, form: Form) -> Response:
+    level = form_value(form, "level")
     try:
         body = WeatherPlanIn.model_validate(
-            {"kind": form.get("kind", [""])[0], "level": int(level) if level.isdigit() else level}
+            {"kind": form_value(form, "kind", strip=False), "level": int(level) if level.isdigit() else level}
         )
         set_plan(session, kind=body.kind, level=body.level, actor=principal.actor, now=utc_now())
     except ValidationError as err:

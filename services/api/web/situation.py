@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address
 from services.api.problems import field_errors
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
+from services.api.web.auth import Form, PageRefusal, PageRoute, form_value, page_form, require_page_roles
 from services.api.web.formats import (
     CONTACT_LABELS,
     DELIVERY_LABELS,
@@ -339,12 +339,11 @@ def read_situation(
 # --- Acting --------------------------------------------------------------------------------------------------
 
 
-def _one(form: dict[str, list[str]], name: str) -> str | None:
-    value = form.get(name, [""])[0].strip()
-    return value or None
+def _one(form: Form, name: str) -> str | None:
+    return form_value(form, name) or None
 
 
-def _body(form: dict[str, list[str]], action: str, situation: Situation) -> dict[str, Any]:
+def _body(form: Form, action: str, situation: Situation) -> dict[str, Any]:
     """The form's fields as the API's body for `action` (the same schema then checks them)."""
     if action == "contacts":
         return {"result": _one(form, "result"), "note": _one(form, "note")}
@@ -382,7 +381,7 @@ def _errors(found: list[FieldError]) -> Errors:
 
 
 def _change(
-    session: Session, principal: Principal, action: str, body: BaseModel | None, form: dict[str, list[str]]
+    session: Session, principal: Principal, action: str, body: BaseModel | None, form: Form
 ) -> Callable[[Situation], None]:
     now = utc_now()
     actor = principal.actor
@@ -447,7 +446,7 @@ def _merge(session: Session, request: Request, principal: Principal, situation_i
 
 
 def _act(
-    request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: dict[str, list[str]]
+    request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: Form
 ) -> Response:
     situation = visible_situation(principal, session.get(Situation, situation_id))
     if action not in (*actions.ALLOWED_FROM, "checklist"):
