@@ -1,10 +1,9 @@
 """`/situations/{id}`: everything a coordinator needs to act on a situation, and its actions as plain forms
 (POST → 303 back, errors in French beside the field). Same core functions, same policy and same audit as
-`services.api.routers.situations`; the lock, scope and deadlock handling are that router's own helpers."""
+`services.api.routers.situations`: both take their actions by `services.api.situation_actions`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
-from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address
 from services.api.problems import field_errors
+from services.api.situation_actions import ACTIONS, CHECKLIST, Tick, merge, take
 from services.api.web.auth import Form, PageRefusal, PageRoute, form_value, page_form, require_page_roles
 from services.api.web.formats import (
     CONTACT_LABELS,
@@ -38,7 +37,6 @@ from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
-    actionable_situation,
     can_act_on_situation,
     can_see_situation,
     may_read_personal_data,
@@ -48,15 +46,14 @@ from services.core.alerts.directory import partner_code
 from services.core.clock import utc_now
 from services.core.db import statement_by_statement
 from services.core.deadlines import DEADLINE_KINDS, DEADLINE_LABELS
-from services.core.decisions import in_force
-from services.core.errors import Conflict, FieldError, InvalidInput
+from services.core.errors import Conflict, DomainError, FieldError, InvalidInput
 from services.core.facts import FLAGS
 from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.procedures import fiches_in_force
 from services.core.retention import without_free_text
 from services.core.situations import actions
-from services.core.situations.checklist import checklist, tick
+from services.core.situations.checklist import checklist
 from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import OPEN_STATUSES, status_label
@@ -371,6 +368,19 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 FORM_FIELDS = {"add_flags": "flags", "remove_flags": "flags", "result": "result", "outcome": "outcome"}
 
 
+def _parsed(form: Form, action: str, situation: Situation) -> BaseModel | Tick | None:
+    """The action's body from the form, checked by the API's schema (none for `acknowledge`)."""
+    if action == CHECKLIST:
+        return Tick(form_value(form, "item"), done=form_value(form, "done") == "1")
+    schema = SCHEMAS.get(action)
+    if schema is None:
+        return None
+    try:
+        return schema.model_validate(_body(form, action, situation))
+    except ValidationError as err:
+        raise InvalidInput(field_errors(err.errors())) from err
+
+
 def _errors(found: list[FieldError]) -> Errors:
     errors: Errors = {}
     for error in found:
@@ -380,102 +390,24 @@ def _errors(found: list[FieldError]) -> Errors:
     return errors
 
 
-def _change(
-    session: Session, principal: Principal, action: str, body: BaseModel | None, form: Form
-) -> Callable[[Situation], None]:
-    now = utc_now()
-    actor = principal.actor
-    if action == "acknowledge":
-        return lambda s: actions.acknowledge(session, s, actor=actor, now=now)
-    if isinstance(body, ContactIn):
-        return lambda s: actions.log_contact(
-            session, s, result=body.result, at=body.at, note=body.note, actor=actor, now=now
-        )
-    if isinstance(body, ResolveIn):
-        return lambda s: actions.resolve(session, s, outcome=body.outcome, note=body.note, actor=actor, now=now)
-    if isinstance(body, ReasonIn) and action == "reopen":
-        return lambda s: actions.reopen(session, s, reason=body.reason, actor=actor, now=now)
-    if isinstance(body, ReasonIn):
-        return lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=actor, now=now)
-    if isinstance(body, RequalifyIn):
-        return lambda s: actions.requalify(
-            session,
-            s,
-            add_flags=body.add_flags,
-            remove_flags=body.remove_flags,
-            actor=actor,
-            context=in_force(session, now, with_weather=True),
-        )
-    if action == "checklist":
-        item = _one(form, "item") or ""
-        done = _one(form, "done") == "1"
-
-        def tick_item(s: Situation) -> None:
-            tick(session, s, item=item, done=done, actor=actor, now=now, book=fiches_in_force(session))
-
-        return tick_item
-    raise PageRefusal(404, "action inconnue")
-
-
-def _merge(session: Session, request: Request, principal: Principal, situation_id: str, body: MergeIn) -> None:
-    """As `POST /v1/situations/{id}/merge`: both rows locked in id order, both trails audited."""
-    locked = actions.lock_situations(session, [situation_id, body.into])
-    source = actionable_situation(principal, locked.get(situation_id))
-    target = locked.get(body.into)
-    if target is None or not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
-        raise InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
-    now = utc_now()
-    actions.merge(
-        session,
-        source,
-        target,
-        actor=principal.actor,
-        context=in_force(session, now),
-    )
-    client = client_address(request)
-    audit(
-        session,
-        principal,
-        "situation.merged_into",
-        now=now,
-        client=client,
-        situation_id=target.id,
-        detail={"from": source.id},
-    )
-    audit(session, principal, "situation.merge", now=now, client=client, situation_id=source.id)
+def _not_proposed(_: Situation | None) -> DomainError:
+    """The page proposes only the situations its reader may merge into: any other target is not one of them."""
+    return InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
 
 
 def _act(
     request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: Form
 ) -> Response:
     situation = visible_situation(principal, session.get(Situation, situation_id))
-    if action not in (*actions.ALLOWED_FROM, "checklist"):
+    if action not in ACTIONS:
         raise PageRefusal(404, "action inconnue")
-    body: BaseModel | None = None
+    client = client_address(request)
     try:
-        schema = SCHEMAS.get(action)
-        if schema is not None:
-            try:
-                body = schema.model_validate(_body(form, action, situation))
-            except ValidationError as err:
-                raise InvalidInput(field_errors(err.errors())) from err
-        with deadlock_is_a_conflict():
-            if isinstance(body, MergeIn):
-                _merge(session, request, principal, situation_id, body)
-            else:
-                locked = actionable_situation(
-                    principal, actions.lock_situations(session, [situation_id]).get(situation_id)
-                )
-                _change(session, principal, action, body, form)(locked)
-                audit(
-                    session,
-                    principal,
-                    f"situation.{action}",
-                    now=utc_now(),
-                    client=client_address(request),
-                    situation_id=situation_id,
-                )
-            session.commit()
+        body = _parsed(form, action, situation)
+        if isinstance(body, MergeIn):
+            merge(session, principal, situation_id, body.into, client=client, refuse_target=_not_proposed)
+        else:
+            take(session, principal, situation_id, action, body, client=client)
     except InvalidInput as err:
         session.rollback()
         return situation_page(request, session, principal, situation, failure=Failure(action, _errors(err.errors), 422))
@@ -483,7 +415,7 @@ def _act(
         session.rollback()
         fresh = session.get(Situation, situation_id, populate_existing=True) or situation
         return situation_page(request, session, principal, fresh, failure=Failure(action, {"": err.detail}, 409))
-    anchor = "liste" if action == "checklist" else "actions"
+    anchor = "liste" if action == CHECKLIST else "actions"
     return RedirectResponse(f"/situations/{situation_id}?fait={action}#{anchor}", status_code=303)
 
 
