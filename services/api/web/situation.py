@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -51,12 +52,12 @@ from services.core.facts import FLAGS
 from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.procedures import fiches_in_force
-from services.core.retention import without_free_text
 from services.core.situations import actions
 from services.core.situations.checklist import checklist
 from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import OPEN_STATUSES, status_label
+from services.core.situations.views import shown_event_data, shown_personal_fields, situation_events, situation_signals
 from services.core.stats.charts import paris_map, project
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -159,10 +160,10 @@ def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) ->
     }
 
 
-def _timeline(events: list[Event], personal: bool) -> list[dict[str, Any]]:
+def _timeline(events: Sequence[Event], personal: bool) -> list[dict[str, Any]]:
     rows = []
     for event in reversed(events):  # newest first: what just happened is what people look for
-        data = event.data if personal else without_free_text(event)
+        data = shown_event_data(event, personal=personal)
         rows.append(
             {
                 "type": event.type,
@@ -207,24 +208,25 @@ def _event_details(kind: str, data: dict[str, Any]) -> list[str]:
     return details
 
 
-def _signals(session: Session, situation: Situation, personal: bool) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
-    ).all()
-    return [
-        {
-            "id": s.id,
-            "received": paris_time(s.received_at),
-            "observed": paris_time(s.observed_at),
-            "source": SOURCE_LABELS.get(s.source, s.source),
-            "people": s.people,
-            "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
-            "place": s.place if personal else None,
-            "point": _projected(s.lat, s.lon) if personal else None,
-            "description": s.description if personal else None,
-        }
-        for s in rows
-    ]
+def _signals(signals: Sequence[Signal], personal: bool) -> list[dict[str, Any]]:
+    rows = []
+    for s in signals:
+        shown = shown_personal_fields(s, personal=personal)
+        location = shown.get("location", {})
+        rows.append(
+            {
+                "id": s.id,
+                "received": paris_time(s.received_at),
+                "observed": paris_time(s.observed_at),
+                "source": SOURCE_LABELS.get(s.source, s.source),
+                "people": s.people,
+                "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
+                "place": shown.get("place"),
+                "point": _projected(location.get("lat"), location.get("lon")),
+                "description": shown.get("description"),
+            }
+        )
+    return rows
 
 
 def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
@@ -252,7 +254,7 @@ def situation_page(
     now = utc_now()
     personal = may_read_personal_data(principal, situation, submitted_by=None)
     book = fiches_in_force(session)
-    events = list(session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))))
+    events = situation_events(session, situation)
     may_act = can_act_on_situation(principal, situation)
     allowed = {action for action in actions.ALLOWED_FROM if may_act and actions.can_do(action, situation.status)}
     fiches = [
@@ -283,7 +285,7 @@ def situation_page(
     flags = sorted(facts.get("flags", []))
     next_text, next_overdue = time_left(situation.next_deadline, now)
     partners = _partners(session, situation)
-    signals = _signals(session, situation, personal)
+    signals = _signals(situation_signals(session, situation), personal)
     if personal:
         audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
         session.commit()
