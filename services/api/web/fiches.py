@@ -1,6 +1,6 @@
 """`/admin/fiches`: the fiches réflexes as published versions, for admins and the MUS. The history with a diff
 of each version, a draft written as the fiche's YAML file, its impact on the last 90 days, publish, roll back:
-the same core functions as `/v1/fiches`, audited the same way."""
+each change made and audited by `services.api.fiche_changes`, as `/v1/fiches` makes it."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from services.api import fiche_changes
 from services.api.deps import SessionDep, client_address
 from services.api.web.auth import PageRefusal, PageRoute, form_value, page_form, require_page_rule
 from services.api.web.render import render
 from services.core.access import Principal
-from services.core.access.audit import audit
 from services.core.access.policy import check_fiches_editor, may_see_impact_examples
 from services.core.clock import utc_now
 from services.core.errors import Conflict, InvalidInput
@@ -25,14 +25,11 @@ from services.core.fiches.impact import draft_impact
 from services.core.fiches.loader import parse_document
 from services.core.fiches.schema import DeadlinesModel, FicheModel
 from services.core.fiches.versions import (
-    create_draft,
     draft_books,
     fiche_history,
     file_of,
     get_draft,
     in_force_publication,
-    publish_draft,
-    rollback_fiche,
 )
 from services.core.models import FicheDraft
 from services.core.procedures import fiches_in_force
@@ -145,21 +142,17 @@ def fiche_page(code: str, request: Request, session: SessionDep, principal: Edit
 
 
 def _new_draft(request: Request, session: Session, principal: Principal, code: str, text: str) -> Response:
-    now = utc_now()
     try:
         document = parse_document(text)
         if isinstance(document, dict) and document.get("code") != code:
             raise ValueError(f"code : la fiche de cette page est {code}")
-        draft = create_draft(session, document, actor=principal.actor, now=now)
+        draft = fiche_changes.draft(session, principal, document, client=client_address(request))
     except ValueError as err:
         return _fiche_page(request, session, principal, code, text=text, errors=[str(err)], status=422)
     except InvalidInput as err:
         session.rollback()
         errors = [f"{e.field} : {e.message}" for e in err.errors]
         return _fiche_page(request, session, principal, code, text=text, errors=errors, status=422)
-    detail = {"draft_id": draft.id, "code": draft.code, "version": draft.version}
-    audit(session, principal, "fiches.draft", now=now, client=client_address(request), detail=detail)
-    session.commit()
     return RedirectResponse(f"/admin/fiches/brouillons/{draft.id}", status_code=303)
 
 
@@ -202,16 +195,12 @@ def draft_page(draft_id: str, request: Request, session: SessionDep, principal: 
 
 
 def _publish(request: Request, session: Session, principal: Principal, draft_id: str, reason: str) -> Response:
-    now = utc_now()
     try:
-        publication = publish_draft(session, draft_id, actor=principal.actor, now=now, reason=reason)
+        fiche_changes.publish(session, principal, draft_id, reason=reason, client=client_address(request))
     except Conflict as err:
         session.rollback()
         return _draft_page(request, session, principal, draft_id, error=err.detail)
-    detail = {"draft_id": draft_id, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.publish", now=now, client=client_address(request), detail=detail)
     code = get_draft(session, draft_id).code
-    session.commit()
     return RedirectResponse(f"/admin/fiches?fait=publie#{code}", status_code=303)
 
 
@@ -223,15 +212,11 @@ async def publish(draft_id: str, request: Request, session: SessionDep, principa
 
 
 def _roll_back(request: Request, session: Session, principal: Principal, code: str, to: str, reason: str) -> Response:
-    now = utc_now()
     try:
-        publication = rollback_fiche(session, code, to, actor=principal.actor, now=now, reason=reason)
+        fiche_changes.roll_back(session, principal, code, to, reason=reason, client=client_address(request))
     except (Conflict, InvalidInput) as err:
         session.rollback()
         return _fiche_page(request, session, principal, code, errors=[err.detail], status=409)
-    detail = {"code": code, "to": to, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.rollback", now=now, client=client_address(request), detail=detail)
-    session.commit()
     return RedirectResponse(f"/admin/fiches?fait=retour#{code}", status_code=303)
 
 
