@@ -35,9 +35,10 @@ class PageRefusal(Exception):
         self.detail = detail
 
 
-def parse_form(body: bytes) -> Form:
-    """An `application/x-www-form-urlencoded` body, every value of each field (checkboxes repeat names)."""
-    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+def parse_form(body: bytes, *, max_fields: int = MAX_FORM_FIELDS) -> Form:
+    """An `application/x-www-form-urlencoded` body, every value of each field (checkboxes repeat names); more
+    than `max_fields` fields: ValueError."""
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=max_fields)
 
 
 def form_value(form: Form, name: str, *, limit: int | None = None, strip: bool = True) -> str:
@@ -54,6 +55,13 @@ async def page_form(request: Request) -> Form:
         return parse_form(await request.body())
     except ValueError as err:  # too many fields
         raise PageRefusal(400, "formulaire trop long") from err
+
+
+# A page route's form, read on the event loop (for a signed-in person, its CSRF token checked already by
+# `page_principal`): the route itself is then a plain `def`, run off the loop. A route that uses no field still
+# reads its form (`dependencies=[READS_FORM]`): a form too long is refused the same way everywhere.
+PageForm = Annotated[Form, Depends(page_form)]
+READS_FORM = Depends(page_form)
 
 
 async def page_principal(request: Request) -> Principal:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from services.api.deps import client_address
 from services.api.intake import accept, checked_key
 from services.api.problems import field_errors, problem
-from services.api.web.auth import CSRF_FIELD, Form, PageRoute, form_value, page_form, require_page_roles
+from services.api.web.auth import CSRF_FIELD, Form, PageForm, PageRoute, form_value, require_page_roles
 from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, lead_label, paris_time, people_words, sector_label
 from services.api.web.render import PAGE_POLICY, STATIC_DIR, render
 from services.core.access import Principal
@@ -41,7 +41,6 @@ from services.core.situations.status import OPEN_STATUSES
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Who may send a signal: the same roles as `POST /v1/signals`.
 Reporter = Annotated[Principal, Depends(require_page_roles("outreach", "coordinator", "admin"))]
-FormDep = Annotated[Form, Depends(page_form)]
 
 PEOPLE_COUNTS = (
     ("adults", "Adultes", "un adulte"),
@@ -280,7 +279,7 @@ def capture_page(request: Request, principal: Reporter) -> Response:
 
 
 @router.post("/signaler")
-async def submit(request: Request, principal: Reporter, form: FormDep) -> Response:
+async def submit(request: Request, principal: Reporter, form: PageForm) -> Response:
     """A plain form post answers with the page; the page's script asks for JSON (`Accept`) to stay on it."""
     wants_json = "application/json" in request.headers.get("accept", "")
     raw_key = request.headers.get("idempotency-key") or form_value(form, "idempotency_key") or None

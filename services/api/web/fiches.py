@@ -9,13 +9,12 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from services.api import fiche_changes
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRefusal, PageRoute, form_value, page_form, require_page_rule
+from services.api.web.auth import PageForm, PageRefusal, PageRoute, form_value, require_page_rule
 from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.policy import check_fiches_editor, may_see_impact_examples
@@ -141,7 +140,10 @@ def fiche_page(code: str, request: Request, session: SessionDep, principal: Edit
     return response
 
 
-def _new_draft(request: Request, session: Session, principal: Principal, code: str, text: str) -> Response:
+@router.post("/admin/fiches/{code}/brouillons")
+def new_draft(code: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    code = code[:20]
+    text = form_value(form, "document", limit=60_000, strip=False)
     try:
         document = parse_document(text)
         if isinstance(document, dict) and document.get("code") != code:
@@ -154,13 +156,6 @@ def _new_draft(request: Request, session: Session, principal: Principal, code: s
         errors = [f"{e.field} : {e.message}" for e in err.errors]
         return _fiche_page(request, session, principal, code, text=text, errors=errors, status=422)
     return RedirectResponse(f"/admin/fiches/brouillons/{draft.id}", status_code=303)
-
-
-@router.post("/admin/fiches/{code}/brouillons")
-async def new_draft(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    text = form_value(form, "document", limit=60_000, strip=False)
-    return await run_in_threadpool(_new_draft, request, session, principal, code[:20], text)
 
 
 def _draft_page(
@@ -194,7 +189,9 @@ def draft_page(draft_id: str, request: Request, session: SessionDep, principal: 
     return response
 
 
-def _publish(request: Request, session: Session, principal: Principal, draft_id: str, reason: str) -> Response:
+@router.post("/admin/fiches/brouillons/{draft_id}/publier")
+def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    draft_id, reason = draft_id[:36], form_value(form, "reason", limit=1000)
     try:
         fiche_changes.publish(session, principal, draft_id, reason=reason, client=client_address(request))
     except Conflict as err:
@@ -204,25 +201,12 @@ def _publish(request: Request, session: Session, principal: Principal, draft_id:
     return RedirectResponse(f"/admin/fiches?fait=publie#{code}", status_code=303)
 
 
-@router.post("/admin/fiches/brouillons/{draft_id}/publier")
-async def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    reason = form_value(form, "reason", limit=1000)
-    return await run_in_threadpool(_publish, request, session, principal, draft_id[:36], reason)
-
-
-def _roll_back(request: Request, session: Session, principal: Principal, code: str, to: str, reason: str) -> Response:
+@router.post("/admin/fiches/{code}/retour")
+def roll_back(code: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    code, to, reason = code[:20], form_value(form, "to", limit=100), form_value(form, "reason", limit=1000)
     try:
         fiche_changes.roll_back(session, principal, code, to, reason=reason, client=client_address(request))
     except (Conflict, InvalidInput) as err:
         session.rollback()
         return _fiche_page(request, session, principal, code, errors=[err.detail], status=409)
     return RedirectResponse(f"/admin/fiches?fait=retour#{code}", status_code=303)
-
-
-@router.post("/admin/fiches/{code}/retour")
-async def roll_back(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    to = form_value(form, "to", limit=100)
-    reason = form_value(form, "reason", limit=1000)
-    return await run_in_threadpool(_roll_back, request, session, principal, code[:20], to, reason)

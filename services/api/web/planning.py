@@ -7,14 +7,13 @@ from collections import Counter, defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
-from services.api.web.auth import Form, PageRoute, form_value, page_form, require_page_roles, require_page_rule
+from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles, require_page_rule
 from services.api.web.formats import lead_label
 from services.api.web.mapping import dots
 from services.api.web.render import render
@@ -66,7 +65,8 @@ def weather_page(
     return _weather_page(request, session, principal, done=fait)
 
 
-def _set_weather(request: Request, session: Session, principal: Principal, form: Form) -> Response:
+@router.post("/meteo")
+def set_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter, form: PageForm) -> Response:
     level = form_value(form, "level")
     try:
         body = WeatherPlanIn.model_validate(
@@ -83,21 +83,11 @@ def _set_weather(request: Request, session: Session, principal: Principal, form:
     return RedirectResponse("/meteo?fait=set", status_code=303)
 
 
-@router.post("/meteo")
-async def set_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
-    return await run_in_threadpool(_set_weather, request, session, principal, await page_form(request))
-
-
-def _lift_weather(session: Session, principal: Principal) -> Response:
+@router.post("/meteo/lever", dependencies=[READS_FORM])
+def lift_weather(session: SessionDep, principal: WeatherPlanSetter) -> Response:
     clear_plan(session, actor=principal.actor, now=utc_now())
     session.commit()
     return RedirectResponse("/meteo?fait=lifted", status_code=303)
-
-
-@router.post("/meteo/lever")
-async def lift_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_lift_weather, session, principal)
 
 
 @router.get("/carte/{lead}")

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import and_
@@ -18,7 +17,7 @@ from sqlmodel import Session, col, select
 from services.api.deps import SessionDep, client_address
 from services.api.problems import field_errors
 from services.api.situation_actions import ACTIONS, CHECKLIST, Tick, merge, take
-from services.api.web.auth import Form, PageRefusal, PageRoute, form_value, page_form, require_page_roles
+from services.api.web.auth import Form, PageForm, PageRefusal, PageRoute, form_value, require_page_roles
 from services.api.web.formats import (
     CONTACT_LABELS,
     DELIVERY_LABELS,
@@ -397,8 +396,9 @@ def _not_proposed(_: Situation | None) -> DomainError:
     return InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
 
 
-def _act(
-    request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: Form
+@router.post("/situations/{situation_id}/{action}")
+def act(
+    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination, form: PageForm
 ) -> Response:
     situation = visible_situation(principal, session.get(Situation, situation_id))
     if action not in ACTIONS:
@@ -419,11 +419,3 @@ def _act(
         return situation_page(request, session, principal, fresh, failure=Failure(action, {"": err.detail}, 409))
     anchor = "liste" if action == CHECKLIST else "actions"
     return RedirectResponse(f"/situations/{situation_id}?fait={action}#{anchor}", status_code=303)
-
-
-@router.post("/situations/{situation_id}/{action}")
-async def act(
-    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination
-) -> Response:
-    form = await page_form(request)  # already read (and its CSRF token checked) by the page's authentication
-    return await run_in_threadpool(_act, request, session, principal, situation_id, action, form)
