@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from services.api import fiche_changes
 from services.api.deps import SessionDep, client_address
 from services.api.web.auth import PageForm, PageRefusal, PageRoute, form_value, require_page_rule
+from services.api.web.formats import IMPACT_LABELS, PUBLICATION_LABELS
 from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.policy import check_fiches_editor, may_see_impact_examples
@@ -36,13 +37,6 @@ from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 IMPACT_DAYS = 90
-KIND_LABELS = {"seed": "graine (fiches_reflexes/)", "publish": "publication", "rollback": "retour arrière"}
-CHANGE_LABELS = {
-    "primary_fiche": "Fiche principale",
-    "lead": "Pilote",
-    "directives": "Consignes",
-    "deadlines": "Délais",
-}
 DONE = {"publie": "Brouillon publié : il s'applique aux nouvelles décisions.", "retour": "Version remise en vigueur."}
 
 
@@ -114,7 +108,7 @@ def _fiche_page(
         .limit(20)
     ).all()
     versions = [
-        {"version": v, "kind": KIND_LABELS.get(v.kind, v.kind), "diff": diff_lines(v.previous, v.document)}
+        {"version": v, "kind": PUBLICATION_LABELS.get(v.kind, v.kind), "diff": diff_lines(v.previous, v.document)}
         for v in history
     ]
     return render(
@@ -176,7 +170,7 @@ def _draft_page(
         in_force=current.versions.get(draft.code),
         diff=diff_lines(current.documents.get(file_of(draft.code)), draft.document),
         impact=impact,
-        changes=[(CHANGE_LABELS[name], count) for name, count in impact.changed.items()],
+        changes=[(IMPACT_LABELS[name], count) for name, count in impact.changed.items()],
         examples=impact.examples if may_see_impact_examples(principal) else [],
         error=error,
     )

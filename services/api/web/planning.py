@@ -14,7 +14,7 @@ from sqlmodel import Session
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
 from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles, require_page_rule
-from services.api.web.formats import lead_label
+from services.api.web.formats import WEATHER_LABELS, lead_label
 from services.api.web.mapping import dots
 from services.api.web.render import render
 from services.api.web.workspace import queue_rows
@@ -27,7 +27,6 @@ from services.core.stats.charts import paris_map
 from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
 MAP_LIMIT = 500  # situations placed on the map: a queue page at its largest
 
 
@@ -51,8 +50,8 @@ def _weather_page(
         status=status,
         title="Plan météo",
         state=state,
-        kind_label=KIND_LABELS.get(state.kind, state.kind) if state else None,
-        kinds=[(kind, KIND_LABELS[kind], WEATHER_LEVELS[kind]) for kind in KIND_LABELS],
+        kind_label=WEATHER_LABELS.get(state.kind, state.kind) if state else None,
+        kinds=[(kind, WEATHER_LABELS[kind], WEATHER_LEVELS[kind]) for kind in WEATHER_LABELS],
         errors=errors or {},
         done={"set": "Plan météo déclenché.", "lifted": "Plan météo levé."}.get(done or ""),
     )

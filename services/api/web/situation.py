@@ -51,6 +51,7 @@ from services.core.facts import FLAGS
 from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.procedures import fiches_in_force
+from services.core.signals.words import DIRECTIVE_CALLS
 from services.core.situations import actions
 from services.core.situations.checklist import checklist
 from services.core.situations.nearby import merge_candidates
@@ -235,6 +236,12 @@ def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
     return {"x": f"{x:.1f}", "y": f"{y:.1f}"}
 
 
+def _directive_words(code: str) -> str:
+    """« appeler le 115 »: the number of the directive's call (`DIRECTIVE_CALLS`, as the capture page says it)."""
+    call = DIRECTIVE_CALLS.get(code)
+    return f"appeler le {call.number}" if call else code
+
+
 def _fiche_label(code: str, book: FicheBook) -> str:
     return f"{code} — {book.label(code)}" if code in book else code
 
@@ -305,7 +312,7 @@ def situation_page(
         flags=[FLAG_LABELS.get(f, f) for f in flags],
         current_flags=set(flags),
         flag_options=[(f, FLAG_LABELS.get(f, f)) for f in FLAGS],
-        directives=situation.decision.get("directives", []),
+        directives=[_directive_words(code) for code in situation.decision.get("directives", [])],
         fiches=fiches,
         checklist=items,
         is_open=situation.status in OPEN_STATUSES,

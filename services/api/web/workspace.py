@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
-from services.api.web.formats import lead_label, time_left
+from services.api.web.formats import lead_label, sector_label, time_left
 from services.api.web.render import home_path, render
 from services.core.access import Principal
 from services.core.access.policy import readable_queue
@@ -118,5 +118,5 @@ def queue_view(
         filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
         status_options=[(value, status_label(value)) for value in OPEN_STATUSES],
         fiche_options=[(f.code, f"{f.code} — {f.label}") for f in fiches],
-        sector_options=list(SECTORS),
+        sector_options=[(sector, sector_label(sector)) for sector in SECTORS],
     )
