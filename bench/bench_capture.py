@@ -65,11 +65,20 @@ def main() -> None:
     from services.core.clock import utc_now
     from services.core.db import session_scope
     from services.core.migrations import upgrade_to_head
+    from services.core.territory import default_map
 
     upgrade_to_head(database_url)
     password = "banc-d-essai-maraude"
     with session_scope() as session:
-        create_user(session, username="maraude", password=password, role="outreach", leads=[], now=utc_now())
+        create_user(
+            session,
+            username="maraude",
+            password=password,
+            role="outreach",
+            leads=[],
+            territory_map=default_map(),
+            now=utc_now(),
+        )
         session.commit()
 
     port = free_port()

@@ -7,8 +7,10 @@ Needs `wrk` (Debian package). Starts, in a fresh database: the real API (`urgenc
 endpoint doing one INSERT (the framework's limit, same server and engine settings), the relay, a worker and
 the scheduler; then measures
 1. sustained accepted signals/s on POST /v1/signals and requests/s on the bare endpoint, closed loop;
-2. latency from reception to routed (p50, p99) at a steady open-loop rate, from the database's timestamps
-   (`received_at` is taken as the request is handled, `routed_at` when the worker commits the decision).
+2. latency from reception to routed (p50, p99) at a steady open-loop rate (`open_loop.py`, a generator that
+   leaves the cores to the system), from the database's timestamps (`received_at` is taken as the request is
+   handled, `routed_at` when the worker commits the decision), and the CPU each part spent on it, PostgreSQL's
+   backends and the generator included.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.open_loop import accepted_ids, open_loop, post_request  # noqa: E402
 from tests.support.stack import free_port, kill_group  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
@@ -93,25 +96,6 @@ def closed_loop(
     return (requests - non_2xx) / elapsed
 
 
-async def open_loop(url: str, headers: dict[str, str], seconds: float, rate: float) -> list[str]:
-    rng = random.Random(2)
-    ids: list[str] = []
-    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-
-        async def one() -> None:
-            answer = await client.post(url, json=body(rng))
-            if answer.status_code == 202:
-                ids.append(answer.json()["id"])
-
-        tasks = []
-        started = time.perf_counter()
-        for index in range(int(seconds * rate)):
-            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-    return ids
-
-
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -128,6 +112,20 @@ def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
         return total
     except psutil.Error:
         return 0.0
+
+
+def database_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU of each PostgreSQL backend serving `database` (its process title names it), by pid: the server's
+    share of the work, which the machine's cores also pay."""
+    seconds: dict[int, float] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if database in " ".join(process.info["cmdline"] or ()):
+                times = process.cpu_times()
+                seconds[process.pid] = times.user + times.system
+        except psutil.Error:
+            continue
+    return seconds
 
 
 def answers(url: str, any_status: bool = False) -> bool:
@@ -247,12 +245,31 @@ def main() -> None:
 
             # 2. Latency at a steady rate; CPU seconds each process spent on it (where the 2 cores go).
             before = {name: cpu_seconds(process) for name, process in named.items()}
-            ids = asyncio.run(open_loop(f"http://127.0.0.1:{api_port}/v1/signals", headers, args.seconds, args.rate))
+            database_before, generator_before = database_cpu_seconds(name), time.process_time()
+            rng = random.Random(2)
+            requests = [
+                post_request(f"127.0.0.1:{api_port}", "/v1/signals", headers, body(rng))
+                for _ in range(int(args.seconds * args.rate))
+            ]
+            ids = accepted_ids(asyncio.run(open_loop("127.0.0.1", api_port, requests, args.rate)))
+            generator = time.process_time() - generator_before
             wait_for(drained, timeout=120, interval=0.5, what="le routage")
+            database_after = database_cpu_seconds(name)
             rows = connection.execute(
                 "SELECT extract(epoch FROM routed_at - received_at) * 1000 FROM signals WHERE id = ANY(%s)", [ids]
             ).fetchall()
+            # Where the time goes: reception to the relay's publication (the outbox row's last), then to routed.
+            steps = connection.execute(
+                "SELECT extract(epoch FROM o.published_at - s.received_at) * 1000,"
+                " extract(epoch FROM s.routed_at - o.published_at) * 1000"
+                " FROM signals s JOIN outbox o ON o.payload->>'signal_id' = s.id"
+                " WHERE s.id = ANY(%s) AND o.task = 'urgence.route_signal'",
+                [ids],
+            ).fetchall()
         spent = {name: cpu_seconds(process) - before[name] for name, process in named.items()}
+        # Backends that ended meanwhile are not counted: the pools keep theirs for the whole run.
+        spent["postgresql"] = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_after.items())
+        spent["load generator"] = generator
         print("CPU during the steady run: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items()))
         print(
             "CPU per signal: "
@@ -260,6 +277,10 @@ def main() -> None:
         )
         latencies = sorted(float(row[0]) for row in rows)
         quantiles = statistics.quantiles(latencies, n=100)
+        for label, column in (("to the relay's publication", 0), ("publication to routed", 1)):
+            values = sorted(float(step[column]) for step in steps)
+            cut = statistics.quantiles(values, n=100)
+            print(f"  {label}: p50 {cut[49]:.1f} ms, p99 {cut[98]:.1f} ms")
         print(
             f"routing latency at {args.rate:.0f}/s ({args.rate / bare_rate:.0%} of bare)"
             f" over {len(latencies)} signals: "

@@ -79,21 +79,24 @@ def populate(count: int, seed: int) -> None:
     from services.demo.places import METRES_PER_DEGREE_LAT, grid_points
 
     rng = random.Random(seed)
+    territory_map = default_map()
     # Two households never join when one has children and the other not, and two of the same kind never join
     # more than 150 m apart: each kind gets its own grid over all of Paris, 160 m apart (≈ 4 000 points each).
     # The second grid is shifted by half a step, so both kinds spread evenly.
     spacing = 160.0
     shift_lat = spacing / 2 / METRES_PER_DEGREE_LAT
-    without = [(p, False) for n in range(1, 21) for p in grid_points(n, spacing_metres=spacing)]
+    without = [(p, False) for n in range(1, 21) for p in grid_points(territory_map, n, spacing_metres=spacing)]
     with_children = [
-        ((lat + shift_lat, lon), True) for n in range(1, 21) for lat, lon in grid_points(n, spacing_metres=spacing)
+        ((lat + shift_lat, lon), True)
+        for n in range(1, 21)
+        for lat, lon in grid_points(territory_map, n, spacing_metres=spacing)
     ]
     points = without + with_children
     rng.shuffle(points)
     now = datetime.now(UTC)
     opened: set[str] = set()
     with session_scope() as session:
-        driver = Driver(session, seed_book(), default_map(), sole_writer=True)
+        driver = Driver(session, seed_book(), territory_map, sole_writer=True)
         for index, (point, children) in enumerate(points):
             if len(opened) >= count:
                 break
@@ -175,9 +178,10 @@ async def stream_latencies(
         print(f"{streams} flux ouverts en {time.monotonic() - opening:.1f} s")
         await asyncio.sleep(1)
         held = usage(api)
+        from services.core.territory import default_map
         from services.demo.places import grid_points
 
-        points = list(grid_points(13, spacing_metres=170.0))
+        points = list(grid_points(default_map(), 13, spacing_metres=170.0))
         random.Random(7).shuffle(points)
         sent: list[tuple[str, float]] = []
         for n in range(signals):
@@ -280,9 +284,12 @@ def main() -> None:
             print(f"remplissage : {time.monotonic() - started:.0f} s")
         from services.core.access.tokens import create_token
         from services.core.db import session_scope
+        from services.core.territory import default_map
 
         with session_scope() as session:
-            coordinator = create_token(session, role="coordinator", leads=["mus", STREAM_LEAD], name="banc")
+            coordinator = create_token(
+                session, role="coordinator", leads=["mus", STREAM_LEAD], territory_map=default_map(), name="banc"
+            )
             session.commit()
         headers = {"Authorization": f"Bearer {coordinator}"}
         with psycopg.connect(env["URGENCE_DATABASE_URL"]) as connection:

@@ -180,6 +180,7 @@ def through_the_api(url: str, runs: int) -> None:
 
     from bench.bench_pages import server_times, spawn
     from services.core.access.tokens import create_token
+    from services.core.territory import default_map
     from services.launcher.embedded import redis_server_executable
     from tests.support.stack import free_port, kill_group
     from tests.support.waiting import wait_for
@@ -199,7 +200,7 @@ def through_the_api(url: str, runs: int) -> None:
     server = [sys.executable, "-m", "uvicorn", "bench.bench_pages:timed_app", "--factory", "--port", str(port),
               "--log-level", "warning"]  # fmt: skip
     with session_scope(make_engine(url, 1)) as session:
-        secret = create_token(session, role="admin", leads=[], name="banc-stats")
+        secret = create_token(session, role="admin", leads=[], territory_map=default_map(), name="banc-stats")
         session.commit()
     headers = {"Authorization": f"Bearer {secret}"}
     processes = [spawn(broker, env, workdir / "stats-redis.log")]

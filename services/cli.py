@@ -77,6 +77,12 @@ app.add_typer(fiches_app, name="fiches")
 app.add_typer(user_app, name="user")
 
 
+def _refused(message: str, code: int = 2) -> typer.Exit:
+    """Say on stderr why the command stops (French) and give the exit to raise: 2 refused, 1 failed."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
 @contextlib.contextmanager
 def _database(command: str) -> Iterator[Session]:
     """The database of the running `urgence up` of this directory (or URGENCE_DATABASE_URL), said on stderr
@@ -90,8 +96,7 @@ def _database(command: str) -> Iterator[Session]:
         with database_session(announce=announce, command=f"{command_prefix()} {command}") as session:
             yield session
     except NoDatabase as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
+        raise _refused(str(err), 1) from err
 
 
 @app.command()
@@ -215,17 +220,25 @@ def token_create(
 
     from services.core.access.tokens import TokenError, create_token, token_of_secret
     from services.core.clock import utc_now
+    from services.core.territory import default_map
 
     now = utc_now()
     try:
         with _database("token create") as session:
             expires_at = now + timedelta(days=days) if days else None
-            secret = create_token(session, role=role, leads=lead or [], name=name, expires_at=expires_at, now=now)
+            secret = create_token(
+                session,
+                role=role,
+                leads=lead or [],
+                territory_map=default_map(),
+                name=name,
+                expires_at=expires_at,
+                now=now,
+            )
             token = token_of_secret(session, secret)
             session.commit()
     except TokenError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
+        raise _refused(str(err)) from err
     assert token is not None and token.expires_at is not None
     typer.echo(f"jeton {token.id} ({role}), valable jusqu'au {token.expires_at:%Y-%m-%d %H:%M} UTC :")
     typer.echo(secret)
@@ -243,8 +256,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Identifiant du je
             revoke_token(session, token_id, utc_now())
             session.commit()
     except NotFound as err:
-        typer.echo(err.detail, err=True)
-        raise typer.Exit(2) from err
+        raise _refused(err.detail) from err
     typer.echo(f"jeton {token_id} révoqué")
 
 
@@ -278,16 +290,22 @@ def user_create(
     """Crée une personne qui se connecte aux pages (mot de passe demandé, haché avec argon2)."""
     from services.core.access.users import UserError, create_user
     from services.core.clock import utc_now
+    from services.core.territory import default_map
 
     try:
         with _database("user create") as session:
             user = create_user(
-                session, username=username, password=password, role=role, leads=lead or [], now=utc_now()
+                session,
+                username=username,
+                password=password,
+                role=role,
+                leads=lead or [],
+                territory_map=default_map(),
+                now=utc_now(),
             )
             session.commit()
     except UserError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
+        raise _refused(str(err)) from err
     typer.echo(f"utilisateur {user.username} créé ({user.role})")
 
 
@@ -336,8 +354,7 @@ def demo(
                 gone = purge_demo(session, utc_now())
                 session.commit()
         except PurgeRefused as err:
-            typer.echo(str(err), err=True)
-            raise typer.Exit(2) from err
+            raise _refused(str(err)) from err
         typer.echo(
             f"démonstration retirée : {gone.signals} signalements, {gone.situations} situations, {gone.events} "
             f"événements, {gone.deliveries} alertes, {gone.outbox} lignes d'outbox ; {gone.days_recomputed} "
@@ -345,8 +362,7 @@ def demo(
         )
         return
     if semester is None or signals is None:
-        typer.echo("--semester et --signals sont requis (ou --purge)", err=True)
-        raise typer.Exit(2)
+        raise _refused("--semester et --signals sont requis (ou --purge)")
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlalchemy import Engine
@@ -360,8 +376,7 @@ def demo(
     try:
         which = Semester.parse(semester)
     except InvalidInput as err:
-        typer.echo(err.detail, err=True)
-        raise typer.Exit(2) from err
+        raise _refused(err.detail) from err
     territory_map = default_map()  # loaded once, before the workers start
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -382,11 +397,9 @@ def demo(
                 force=force,
             )
     except ValueError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
+        raise _refused(str(err)) from err
     except DemoError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
+        raise _refused(str(err), 1) from err
     typer.echo(
         f"{result.signals} signalements, {result.situations} situations, {result.actions} actions, "
         f"{result.escalations} escalades ; {result.days_rolled} journées agrégées pour les statistiques "
@@ -443,8 +456,7 @@ def deadletters_replay(
     from services.launcher.embedded import database_session
 
     if (letter_id is None) == (not every):
-        typer.echo("donnez l'identifiant d'une lettre, ou --all", err=True)
-        raise typer.Exit(2)
+        raise _refused("donnez l'identifiant d'une lettre, ou --all")
     principal = console_principal()
     with database_session() as session:
         if every:

@@ -27,6 +27,7 @@ from services.core.db import session_scope
 from services.core.errors import Forbidden
 from services.core.instants import ClientInstant
 from services.core.settings import get_settings
+from services.core.territory import TerritoryMap, default_map
 
 SESSION_COOKIE = "urgence_session"
 CSRF_HEADER = "x-csrf-token"
@@ -45,6 +46,14 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_territory_map() -> TerritoryMap:
+    """The territory the routes hand to core (loaded once per process, at the start); async: no thread for it."""
+    return default_map()
+
+
+TerritoryDep = Annotated[TerritoryMap, Depends(get_territory_map)]
 
 
 class Limiters(NamedTuple):

@@ -11,13 +11,11 @@ from functools import cache
 from services.api.metrics import count_accepted
 from services.core.clock import utc_now
 from services.core.db import get_engine
-from services.core.decisions import DecisionContext
+from services.core.decisions import expected
 from services.core.errors import FieldError, InvalidInput
-from services.core.procedures import expected_fiches
 from services.core.settings import get_settings
 from services.core.signals.intake import Accepted, accept_signal, request_fingerprint
 from services.core.signals.schemas import SignalIn
-from services.core.territory import default_map
 
 IDEMPOTENCY_KEY_RULE = "1 à 255 caractères ASCII imprimables"
 
@@ -58,7 +56,7 @@ def _accept(payload: SignalIn, submitted_by: str, key: str | None, fingerprint: 
             payload,
             submitted_by=submitted_by,
             # The book this process used last: the statement checks it is the one in force.
-            context=DecisionContext(utc_now(), expected_fiches(), default_map()),
+            context=expected(utc_now()),
             idempotency_key=key,
             fingerprint=fingerprint,
         )

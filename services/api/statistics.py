@@ -16,18 +16,18 @@ from services.core.procedures import fiches_in_force
 from services.core.settings import get_settings
 from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
-from services.core.territory import SECTORS, default_map
+from services.core.territory import SECTORS, TerritoryMap
 
 STATISTICS_READERS = require_roles("analyst", "admin", "coordinator")
 Variant = Literal["internal", "published"]
 
 
-def checked_scope(principal: Principal, sector: str | None, variant: str | None) -> str:
+def checked_scope(principal: Principal, sector: str | None, variant: str | None, territory_map: TerritoryMap) -> str:
     """Refuse an unknown sector (422) and what the caller may not read (403, `core/access/policy.py`); the
     variant to use (its default when none is asked for)."""
     if sector is not None and sector not in SECTORS:
         raise InvalidInput([FieldError("sector", "enum", f"secteur inconnu ; secteurs : {', '.join(SECTORS)}")])
-    return statistics_variant(principal, sector, variant, default_map().zones)
+    return statistics_variant(principal, sector, variant, territory_map.zones)
 
 
 def report_for(session: Session, semester: Semester, sector: str | None, variant: str) -> dict[str, Any]:

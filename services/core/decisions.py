@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from services.core.facts import WeatherPlan
 from services.core.fiches import FicheBook
-from services.core.procedures import fiches_in_force
+from services.core.procedures import expected_fiches, fiches_in_force
 from services.core.territory import TerritoryMap, default_map
 from services.core.weather import plan_for_routing
 
@@ -32,3 +32,10 @@ def in_force(session: Session, now: datetime, *, with_weather: bool = False) -> 
     weather plan in force."""
     weather = plan_for_routing(session) if with_weather else None
     return DecisionContext(now, fiches_in_force(session), default_map(), weather)
+
+
+def expected(now: datetime) -> DecisionContext:
+    """The context this process decided with last, read from nothing: for a decision that reads the fingerprint
+    of the book in force in a statement it makes anyway (intake, orienting), and takes that book when it is
+    another (`book_in_force`)."""
+    return DecisionContext(now, expected_fiches(), default_map())

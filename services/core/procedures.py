@@ -73,6 +73,16 @@ def fiches_in_force(db: Session | Connection) -> FicheBook:
     return _published.in_force(db)
 
 
+# The fingerprint of the book in force, as a column a caller's own statement can carry (no round trip of its own).
+LATEST_FINGERPRINT = _LATEST.with_only_columns(col(FichePublication.fingerprint)).scalar_subquery()
+
+
+def book_in_force(db: Session | Connection, expected: FicheBook, fingerprint: str | None) -> FicheBook:
+    """The book in force, given the fingerprint a statement of the caller's read (`LATEST_FINGERPRINT`):
+    `expected` when it is that one, else read."""
+    return expected if fingerprint is not None and fingerprint == expected.fingerprint else fiches_in_force(db)
+
+
 def expected_fiches() -> FicheBook:
     """The book this process decided with last (the files' before any): the one a caller that checks the version
     in force in its own statement (`signals.intake.accept_signal`) expects, at no cost."""

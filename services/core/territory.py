@@ -91,6 +91,7 @@ class TerritoryMap:
             prepare(geom)
         self._tree = STRtree(self._geoms)
         self.zones = zones
+        self.cavs_zones: frozenset[str] = frozenset(zones.values())
 
     @classmethod
     def load(cls, data_dir: Path = DATA_DIR) -> TerritoryMap:
@@ -142,4 +143,6 @@ class TerritoryMap:
 
 @cache
 def default_map() -> TerritoryMap:
+    """The map of the package's data, loaded once per process: only composition roots (startup, CLI, the API's
+    dependency, `decisions.in_force`) call it; core takes the map as a parameter."""
     return TerritoryMap.load()

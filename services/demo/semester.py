@@ -157,7 +157,9 @@ class PlannedSignal:
     outcome: str | None = None  # the outcome its situation is given (forced ones only)
 
 
-def plan(semester: Semester, count: int, seed: int, until: datetime) -> list[PlannedSignal]:
+def plan(
+    semester: Semester, count: int, seed: int, until: datetime, territory_map: TerritoryMap
+) -> list[PlannedSignal]:
     """The signals of the semester, in reception order (deterministic for a seed). Times are in UTC, as the
     system's clock gives them: durations added to them are then exact, across a change of legal time too."""
     rng = random.Random(seed)
@@ -184,7 +186,9 @@ def plan(semester: Semester, count: int, seed: int, until: datetime) -> list[Pla
             people, flags, outcome = _people(rng), _flags(rng, at), None
         draw = rng.random()
         if index in forced or draw >= 0.09:
-            location: dict[str, Any] = {"point": random_point(rng, rng.choices(arrondissements, weights=weights)[0])}
+            location: dict[str, Any] = {
+                "point": random_point(rng, territory_map, rng.choices(arrondissements, weights=weights)[0])
+            }
         elif draw < 0.01:
             location = {"postcode": rng.choice(("93200", "93300", "94200", "92100"))}
         else:
@@ -502,7 +506,7 @@ def run(
     days. Raises ValueError (message in French) when there is nothing to do or the database holds real signals
     (unless `force`), DemoError when a worker failed. Everything written is marked (`write_as_demo`)."""
     until = min(semester.end, now).astimezone(UTC)
-    planned = plan(semester, count, seed, until)
+    planned = plan(semester, count, seed, until, territory_map)
     ids = run_ids(semester, count, seed)
     with Session(engine) as session:
         real = real_signals(session)

@@ -19,6 +19,7 @@ from services.core.outbox import (
     SCAN_DEADLINES,
 )
 from services.core.settings import Settings, get_settings
+from services.workers.broker import TRANSPORT
 from services.workers.heartbeat import ConsumerHeartbeat
 
 QUEUES = (QUEUE_ROUTING, QUEUE_NOTIFICATIONS, QUEUE_MAINTENANCE)
@@ -35,6 +36,8 @@ def task_routes() -> dict[str, dict[str, str]]:
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.require_broker_url(),
+        # kombu's Redis transport, one client per channel (`broker.py`); any other broker keeps its own.
+        "broker_transport": TRANSPORT if settings.require_broker_url().startswith("redis://") else None,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             # A message a killed worker had taken comes back after this; our tasks take milliseconds.

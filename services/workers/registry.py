@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
@@ -150,21 +150,8 @@ def batch_task(spec: TaskSpec) -> Callable[[Callable[[list[dict[str, Any]]], R]]
     def declare(function: Callable[[list[dict[str, Any]]], R]) -> TaskOf[[list[dict[str, Any]]], R]:
         @functools.wraps(function)
         def run(items: list[dict[str, Any]]) -> R:
-            started = time.perf_counter()
             with correlated(new_correlation_id()):
-                result = function(items)
-            if log.isEnabledFor(logging.INFO):
-                elapsed = round((time.perf_counter() - started) * 1000, 2)
-                for item in items:
-                    with correlated(sane_request_id(item.get(CORRELATION_KEY)) or new_correlation_id()):
-                        log.info(
-                            "%s terminée en %.1f ms (lot de %d)",
-                            spec.name,
-                            elapsed,
-                            len(items),
-                            extra={"outbox_id": item.get("outbox_id"), "duration_ms": elapsed},
-                        )
-            return result
+                return _logged(spec, lambda: function(items), batch=items)
 
         # Its queue comes from `task_routes` (built from SPECS), as for every task.
         return cast(TaskOf[[list[dict[str, Any]]], R], celery_app.task(name=spec.name)(run))
@@ -177,12 +164,25 @@ def correlation_kwargs(correlation_id: str | None) -> dict[str, str]:
     return {} if correlation_id is None else {CORRELATION_KEY: correlation_id}
 
 
-def _logged(spec: TaskSpec, work: Callable[[], R], *, outbox_id: Any) -> R:
-    """Run `work` and say so in one INFO line (how long it took): what follows a signal through the logs.
+def _logged(
+    spec: TaskSpec, work: Callable[[], R], *, outbox_id: Any = None, batch: Sequence[Mapping[str, Any]] | None = None
+) -> R:
+    """Run `work` and say so in one INFO line (how long it took): what follows a signal through the logs. For a
+    `batch` of rows, the line is written for each row, under the row's correlation id, as its own task would.
     A failure is logged by the runner (retry, give-up), a Celery `Retry` passes through."""
     started = time.perf_counter()
     result = work()
     if log.isEnabledFor(logging.INFO):
         elapsed = round((time.perf_counter() - started) * 1000, 2)
-        log.info("%s terminée en %.1f ms", spec.name, elapsed, extra={"outbox_id": outbox_id, "duration_ms": elapsed})
+        if batch is None:
+            _say_done(spec, elapsed, outbox_id)
+        else:
+            for item in batch:
+                with correlated(sane_request_id(item.get(CORRELATION_KEY)) or new_correlation_id()):
+                    _say_done(spec, elapsed, item.get("outbox_id"), f" (lot de {len(batch)})")
     return result
+
+
+def _say_done(spec: TaskSpec, elapsed: float, outbox_id: Any, batch: str = "") -> None:
+    extra = {"outbox_id": outbox_id, "duration_ms": elapsed}
+    log.info("%s terminée en %.1f ms%s", spec.name, elapsed, batch, extra=extra)

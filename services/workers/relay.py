@@ -158,7 +158,7 @@ def _routing_waiting() -> int:
 # Whether the last `publish_due` held routing rows back: the relay then looks again soon, not at a notification
 # (those rows' notifications have come already).
 _holding = [False]
-HOLD_POLL_SECONDS = 0.05
+HOLD_POLL_SECONDS = 0.01
 
 
 class Relay:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from services.core.alerts.delivery import Attempt, DeliveryError, Transport, attempt_delivery
 from services.core.clock import utc_now
-from services.core.decisions import in_force
+from services.core.decisions import expected
 from services.core.logs import CORRELATION_KEY
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
@@ -34,6 +34,10 @@ from services.workers.registry import (
 from services.workers.runner import in_transaction, retry_or_abandon, run_in_transaction
 
 log = logging.getLogger(__name__)
+# A batch of up to this many signals is oriented in one transaction, whatever its sectors (at a city's steady
+# rate, a handful: one transaction's fixed round trips, not one per sector); a larger one (a burst) in groups of
+# whole sectors of about this many, one transaction each, that several workers share.
+ONE_TRANSACTION = 25
 # Batches of the deadline scan per run: a backlog is worked through in one run, a bounded one.
 MAX_SCAN_BATCHES = 50
 
@@ -41,12 +45,7 @@ MAX_SCAN_BATCHES = 50
 @outbox_task(ROUTING)
 def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None) -> dict[str, Any] | None:
     def work(session: Session) -> Orientation | None:
-        return orient_signal(
-            session,
-            signal_id,
-            context=in_force(session, utc_now()),
-            outbox_id=outbox_id,
-        )
+        return orient_signal(session, signal_id, context=expected(utc_now()), outbox_id=outbox_id)
 
     outcome = run_in_transaction(self, work, payload={"signal_id": signal_id}, outbox_id=outbox_id)
     return None if outcome is None else {"status": outcome.status, "situation_id": outcome.situation_id}
@@ -54,27 +53,30 @@ def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None)
 
 @batch_task(ROUTING_BATCH)
 def orient_signals_task(items: list[dict[str, Any]]) -> int:
-    """The relay's batch of `route_signal` rows, one transaction per sector: what makes routing keep up with
-    intake (one message, a few commits and statements for many signals). If a sector's transaction fails, for
-    whatever reason, each of its rows goes on as its own `route_signal` message: a poisoned signal then meets
-    its retries and its give-up alone, and the others are oriented at once. (Sent before this message is
-    acknowledged: a crash in between sends them again, and orienting is idempotent.)"""
+    """The relay's batch of `route_signal` rows, in one transaction or, for a large batch, one per group of
+    sectors: what makes routing keep up with intake (one message, a few commits and statements for many
+    signals). If a group's transaction fails, for whatever reason, each of its rows goes on as its own
+    `route_signal` message: a poisoned signal then meets its retries and its give-up alone, and the others are
+    oriented at once. (Sent before this message is acknowledged: a crash in between sends them again, and
+    orienting is idempotent.)"""
     waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
-    territory_map = default_map()
     try:
-        # One signal is its own group: no read for it (at a city's steady rate, most batches hold one).
-        groups = [waiting] if len(waiting) == 1 else in_transaction(lambda s: by_sector(s, waiting, territory_map))
+        groups = (
+            [waiting]
+            if len(waiting) <= ONE_TRANSACTION
+            else in_transaction(lambda s: by_sector(s, waiting, default_map(), at_least=ONE_TRANSACTION))
+        )
     except Exception as err:
         return _each_alone(items, err)
-    # Each group's transaction holds one sector's join lock only, so any order is free of deadlocks: start at a
-    # random sector, so that two workers' batches do not follow each other sector after sector.
+    # Each group's transaction holds its own sectors' join locks only, so any order is free of deadlocks: start
+    # at a random group, so that two workers' batches do not follow each other group after group.
     start = random.randrange(len(groups)) if groups else 0
     oriented = 0
     for group in groups[start:] + groups[:start]:
 
         def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
-            # The book in force in this transaction: a publication applies to the very next group.
-            return orient_signals(session, group, context=in_force(session, utc_now()))
+            # The book in force is read with the signals: a publication applies to the very next group.
+            return orient_signals(session, group, context=expected(utc_now()))
 
         try:
             in_transaction(orient)

@@ -56,7 +56,7 @@ def secret() -> str:
     with get_engine().begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     start = datetime.fromisoformat("2026-01-05T09:00:00+01:00")
-    places = iter(grid_points(13) + grid_points(11) + grid_points(19))
+    places = iter([p for n in (13, 11, 19) for p in grid_points(default_map(), n)])
     with session_scope() as session:
         d = Driver(session, seed_book(), default_map())
         for n in range(24):
@@ -69,7 +69,7 @@ def secret() -> str:
             d.acknowledge(situation, when + timedelta(minutes=5 + 7 * n))
             if n % 4:
                 d.resolve(situation, when + timedelta(hours=3 + n), ("sheltered", "oriented", "refused")[n % 3])
-        made = create_token(session, role="coordinator", leads=["mus"])
+        made = create_token(session, role="coordinator", leads=["mus"], territory_map=default_map())
         session.commit()
     return made
 

@@ -20,6 +20,7 @@ from services.core.access.tokens import create_token
 from services.core.db import get_engine, session_scope
 from services.core.heartbeats import last_beats
 from services.core.models import Signal
+from services.core.territory import default_map
 from services.workers.celery_app import celery_app
 from services.workers.heartbeat import BeatingScheduler
 from services.workers.relay import Relay
@@ -104,7 +105,7 @@ def token() -> TokenFactory:
 
     def make(role: str, leads: list[str] | None = None, name: str | None = None) -> dict[str, str]:
         with session_scope() as session:
-            secret = create_token(session, role=role, leads=leads or [], name=name)
+            secret = create_token(session, role=role, leads=leads or [], territory_map=default_map(), name=name)
             session.commit()
         return {"Authorization": f"Bearer {secret}"}
 

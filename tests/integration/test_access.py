@@ -20,6 +20,7 @@ from services.core.access.users import create_user
 from services.core.clock import utc_now
 from services.core.db import get_engine, session_scope
 from services.core.settings import Settings, get_settings
+from services.core.territory import default_map
 from tests.integration.conftest import TokenFactory, family_13
 
 PASSWORD = "une phrase de passe assez longue"
@@ -31,7 +32,13 @@ def bearer(secret: str) -> dict[str, str]:
 
 def test_expired_token_is_refused(client: TestClient) -> None:
     with session_scope() as session:
-        secret = create_token(session, role="outreach", leads=[], expires_at=utc_now() - timedelta(seconds=1))
+        secret = create_token(
+            session,
+            role="outreach",
+            leads=[],
+            territory_map=default_map(),
+            expires_at=utc_now() - timedelta(seconds=1),
+        )
         session.commit()
     assert client.post("/v1/signals", json=family_13(), headers=bearer(secret)).status_code == 401
 
@@ -96,6 +103,7 @@ class TestSignIn:
                 password=PASSWORD,
                 role="coordinator",
                 leads=["eps:paris-13"],
+                territory_map=default_map(),
                 now=utc_now(),
             )
             session.commit()

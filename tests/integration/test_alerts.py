@@ -101,7 +101,7 @@ def test_upgrading_adds_the_seed_structures_a_release_brings_and_keeps_admin_edi
     client: TestClient, admin: dict[str, str]
 ) -> None:
     with session_scope() as session:
-        seed_directory(session, now=utc_now())
+        seed_directory(session, default_map(), now=utc_now())
         session.commit()
     configure(client, admin, EPS_13, email="eps-13@example.org")
     with session_scope() as session:  # a code this database has never had: as if a newer seed brought it
@@ -120,8 +120,8 @@ def test_directory_is_seeded_admin_only_and_never_shows_secrets(
     client: TestClient, token: TokenFactory, admin: dict[str, str]
 ) -> None:
     with session_scope() as session:
-        assert seed_directory(session, now=utc_now()) == 53
-        assert seed_directory(session, now=utc_now()) == 0  # only what is missing
+        assert seed_directory(session, default_map(), now=utc_now()) == 53
+        assert seed_directory(session, default_map(), now=utc_now()) == 0  # only what is missing
         session.commit()
     items = client.get("/v1/directory", headers=admin).json()["items"]
     zones = sorted(set(default_map().zones.values()))

@@ -131,7 +131,7 @@ def test_a_demo_semester_looks_real() -> None:
 
 
 def test_a_large_plan_is_skewed_to_winter_and_to_the_north_and_east() -> None:
-    planned = plan(S1, 10_000, seed=1, until=NOW)
+    planned = plan(S1, 10_000, seed=1, until=NOW, territory_map=default_map())
     assert len(planned) == 10_000 and sum(s.forced for s in planned) == 15
     assert [s.at for s in planned] == sorted(s.at for s in planned)
     months = Counter(s.at.month for s in planned)
@@ -158,7 +158,7 @@ MARKED = ("signals", "situations", "events", "deliveries", "outbox")
 def reachable_directory() -> None:
     """Every structure of the seed reachable by e-mail, so that routing and escalations write alerts."""
     with session_scope() as session:
-        seed_directory(session, now=NOW)
+        seed_directory(session, default_map(), now=NOW)
         session.execute(text("UPDATE structures SET active = true, email = 'alertes@example.org'"))
         session.commit()
 

@@ -17,7 +17,7 @@ from services.core.models._types import ids_from
 from services.core.procedures import fiches_in_force
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
-from services.core.situations.orientation import Waiting, orient_signal, orient_signals
+from services.core.situations.orientation import Waiting, by_sector, orient_signal, orient_signals
 from services.core.territory import default_map
 from tests.integration.test_workflow_helpers import BASE, family, hours_ago, north_of, single_adult
 
@@ -34,14 +34,26 @@ BODIES: list[dict[str, Any]] = [
 ]
 
 
-def _accept_without_relay() -> list[str]:
+# Beside those of paris-13, signals of other sectors in the same batch: one transaction holds all their join locks.
+OTHER_SECTORS = {"lat": 48.892, "lon": 2.348}, {"lat": 48.841, "lon": 2.292}, {"lat": 48.864, "lon": 2.399}
+SECTORS_BODIES: list[dict[str, Any]] = [
+    *BODIES,
+    single_adult(OTHER_SECTORS[0], observed_at=hours_ago(2)),
+    single_adult(north_of(OTHER_SECTORS[0], 60), observed_at=hours_ago(1)),  # joins it, in its sector
+    family(OTHER_SECTORS[1]),
+    single_adult(OTHER_SECTORS[2]),
+    family(north_of(OTHER_SECTORS[1], 30)),  # joins the family of its sector
+]
+
+
+def _accept_without_relay(bodies: list[dict[str, Any]] = BODIES) -> list[str]:
     """The signals stored as intake stores them, their outbox rows removed: only this test orients them."""
     fiches, territory_map = fiches_in_force_now(), default_map()
     ids = []
     numbers = iter(range(1, 1000))
     # Ids in the order of BODIES: the batch orients a sector's signals by id.
     with ids_from(lambda: f"00000000-0000-4000-8000-{next(numbers):012d}"), get_engine().begin() as connection:
-        for body in BODIES:
+        for body in bodies:
             accepted = accept_signal(
                 connection,
                 SignalIn.model_validate(body),
@@ -154,3 +166,41 @@ def test_a_batch_writes_what_its_signals_one_by_one_would() -> None:
     assert [e["type"] for e in together["events"]].count("escalated") == 1
     assert together["deliveries"], "aucune alerte écrite"
     assert together["signals"][-1]["status"] == "out_of_territory"
+
+
+def test_a_batch_over_several_sectors_writes_what_one_by_one_would() -> None:
+    _reachable_structures()
+    ids = _accept_without_relay(SECTORS_BODIES)
+    with session_scope() as session:
+        received = [s.model_dump() for s in _signals(session, ids)]
+        sectors = {default_map().locate(lat=s.lat, lon=s.lon).sector for s in _signals(session, ids)}
+    assert len(sectors - {None}) >= 3, sectors
+    now = utc_now() + timedelta(seconds=1)
+
+    _orient(ids, together=True, now=now)
+    together = _effect(ids)
+    _forget_orientation(received)
+    _orient(ids, together=False, now=now)
+
+    assert together == _effect(ids)
+    counts = sorted(values["signal_count"] for _, values in together["situations"])
+    assert counts == [1, 1, 1, 2, 2, 2, 3], counts
+
+
+def test_a_large_batch_is_cut_into_whole_sectors() -> None:
+    """A burst's batch goes in several transactions, each of whole sectors and of at least the size asked
+    (the last one may hold fewer): no sector's signals are split between two transactions."""
+    ids = _accept_without_relay(SECTORS_BODIES)
+    territory_map = default_map()
+    with session_scope() as session:
+        sector_of = {s.id: territory_map.locate(lat=s.lat, lon=s.lon).sector or "" for s in _signals(session, ids)}
+        groups = by_sector(session, [Waiting(i) for i in ids], territory_map, at_least=3)
+    assert sorted(item.signal_id for group in groups for item in group) == sorted(ids)
+    assert len(groups) > 1
+    for group in groups[:-1]:
+        assert len(group) >= 3
+    seen: set[str] = set()
+    for group in groups:
+        in_group = {sector_of[item.signal_id] for item in group}
+        assert not in_group & seen, "un secteur coupé entre deux transactions"
+        seen |= in_group

@@ -18,6 +18,7 @@ from services.api.ratelimit import SharedRateLimiter
 from services.core.access.users import create_user
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.territory import default_map
 from tests.integration.conftest import TokenFactory
 from tests.support.stack import Stack, running_stack
 from tests.support.waiting import wait_for
@@ -86,6 +87,7 @@ def test_failed_sign_ins_are_counted_across_replicas(replicas: Stack) -> None:
             password="une phrase de passe assez longue",
             role="analyst",
             leads=[],
+            territory_map=default_map(),
             now=utc_now(),
         )
         session.commit()

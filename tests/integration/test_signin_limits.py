@@ -17,6 +17,7 @@ from services.core.access.users import create_user
 from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.settings import get_settings
+from services.core.territory import default_map
 
 PASSWORD = "une phrase de passe assez longue"
 PEOPLE = ("alice", "bruno", "chloe")
@@ -52,7 +53,15 @@ def test_the_real_ceilings_leave_room_for_the_others() -> None:
 def people() -> None:
     with session_scope() as session:
         for name in PEOPLE:
-            create_user(session, username=name, password=PASSWORD, role="analyst", leads=[], now=utc_now())
+            create_user(
+                session,
+                username=name,
+                password=PASSWORD,
+                role="analyst",
+                leads=[],
+                territory_map=default_map(),
+                now=utc_now(),
+            )
         session.commit()
 
 
@@ -134,7 +143,7 @@ def test_behind_a_trusted_proxy_each_client_is_counted_apart(people: None, trust
 
 def test_refused_tokens_are_counted_against_the_forwarded_address(trusted_proxies: None) -> None:
     with session_scope() as session:
-        secret = create_token(session, role="outreach", leads=[])
+        secret = create_token(session, role="outreach", leads=[], territory_map=default_map())
         session.commit()
     with TestClient(create_app(), client=("192.0.2.1", 40000)) as api:
         # The proxy (192.0.2.1) forwards for 203.0.113.5, behind another trusted hop (10.9.9.9).

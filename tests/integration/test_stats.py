@@ -44,7 +44,7 @@ def minutes(n: int) -> timedelta:
 @pytest.fixture
 def dataset() -> dict[str, str]:
     """The situations by name (see each line for what happens to it)."""
-    p13, p5, p3 = iter(grid_points(13)), iter(grid_points(5)), iter(grid_points(3))
+    p13, p5, p3 = (iter(grid_points(default_map(), n)) for n in (13, 5, 3))
     with session_scope() as session:
         d = Driver(session, seed_book(), default_map())
         ids: dict[str, str] = {}

@@ -24,6 +24,7 @@ from services.api.app import create_app
 from services.core.access.users import create_user
 from services.core.clock import utc_now
 from services.core.db import session_scope
+from services.core.territory import default_map
 from tests.support.stack import free_port
 from tests.support.waiting import wait_for
 
@@ -126,7 +127,15 @@ def make_user(role: str, leads: list[str] | None = None, *, username: str | None
     name = username or f"{role}-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(16)
     with session_scope() as session:
-        create_user(session, username=name, password=password, role=role, leads=leads or [], now=utc_now())
+        create_user(
+            session,
+            username=name,
+            password=password,
+            role=role,
+            leads=leads or [],
+            territory_map=default_map(),
+            now=utc_now(),
+        )
         session.commit()
     return Credentials(name, password)
 

@@ -16,7 +16,7 @@ from services.core.models import Event, Situation
 from services.core.situations import actions
 from services.core.situations.actions import ALLOWED_FROM, OUTCOMES, can_do, ensure_allowed, requalified_due
 from services.core.situations.status import OPEN_STATUSES
-from services.core.territory import SECTORS
+from services.core.territory import SECTORS, default_map
 
 T0 = datetime(2026, 1, 14, 21, 40, tzinfo=UTC)
 STATUSES = (*OPEN_STATUSES, "resolved", "merged")
@@ -215,7 +215,7 @@ def test_requalified_deadline(current: datetime, duration: timedelta, now: datet
 
 
 def test_seed_names_every_lead_and_partner_with_placeholders_only() -> None:
-    rows = load_seed()
+    rows = load_seed(default_map())
     codes = {row["code"] for row in rows}
     assert {f"eps:{s}" for s in SECTORS} | {f"mairie:{s}" for s in SECTORS} <= codes
     assert {"mus", "cavs:nord", "cavs:est", "cavs:sud", "cavs:ouest", *PARIS_WIDE_PARTNERS} <= codes
@@ -229,14 +229,14 @@ def test_seed_names_every_lead_and_partner_with_placeholders_only() -> None:
 def test_structure_codes() -> None:
     assert partner_code("mairie", "paris-13") == "mairie:paris-13"
     assert partner_code("siao-115", "paris-13") == "siao-115"
-    assert [kind_of(c) for c in ("mus", "eps:paris-centre", "cavs:sud", "mairie:paris-20", "pmi")] == [
+    assert [kind_of(c, default_map()) for c in ("mus", "eps:paris-centre", "cavs:sud", "mairie:paris-20", "pmi")] == [
         "mus",
         "eps",
         "cavs",
         "mairie",
         "partner",
     ]
-    assert [kind_of(c) for c in ("mairie", "eps:paris-01", "cavs:centre", "eps", "")] == [None] * 5
+    assert [kind_of(c, default_map()) for c in ("mairie", "eps:paris-01", "cavs:centre", "eps", "")] == [None] * 5
     assert check_webhook_url("https://eps.example.org/h") is None
     assert check_webhook_url("http://127.0.0.1:8080/h") is None
     assert check_webhook_url("http://eps.example.org/h") is not None

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from services.api.deps import SessionDep, require_roles
+from services.api.deps import SessionDep, TerritoryDep, require_roles
 from services.api.openapi import problems
 from services.api.schemas.access import AuditPage, TokenCreated, TokenList, TokenOut, UserList, UserOut
 from services.core.access import Principal
@@ -104,9 +104,16 @@ def get_tokens(session: SessionDep, _: AdminDep) -> dict[str, Any]:
     "montré que dans cette réponse. Administrateurs.",
     response_description="Le secret du nouveau jeton",
 )
-def post_token(body: TokenIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+def post_token(body: TokenIn, session: SessionDep, territory_map: TerritoryDep, _: AdminDep) -> dict[str, Any]:
     with _refused_grant("role"):
-        secret = create_token(session, role=body.role, leads=body.leads, name=body.name, expires_at=body.expires_at)
+        secret = create_token(
+            session,
+            role=body.role,
+            leads=body.leads,
+            territory_map=territory_map,
+            name=body.name,
+            expires_at=body.expires_at,
+        )
     session.commit()
     return {"token": secret}
 
@@ -146,7 +153,7 @@ def get_users(session: SessionDep, _: AdminDep) -> dict[str, Any]:
     "Administrateurs.",
     response_description="La personne créée",
 )
-def post_user(body: UserIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+def post_user(body: UserIn, session: SessionDep, territory_map: TerritoryDep, _: AdminDep) -> dict[str, Any]:
     with _refused_grant("user"):
         user = create_user(
             session,
@@ -154,6 +161,7 @@ def post_user(body: UserIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
             password=body.password.get_secret_value(),
             role=body.role,
             leads=body.leads,
+            territory_map=territory_map,
             now=utc_now(),
         )
     session.commit()

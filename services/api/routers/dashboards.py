@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.api.deps import SessionDep
+from services.api.deps import SessionDep, TerritoryDep
 from services.api.statistics import STATISTICS_READERS, Variant, checked_scope, report_for
 from services.api.web.dashboard import CONTENT_SECURITY_POLICY, render_dashboard
 from services.core.access import Principal
@@ -35,6 +35,7 @@ def dashboard(
     name: str,
     request: Request,
     session: SessionDep,
+    territory_map: TerritoryDep,
     principal: Annotated[Principal, Depends(STATISTICS_READERS)],
     sector: Annotated[str | None, Query()] = None,
     variant: Annotated[Variant | None, Query()] = None,
@@ -43,7 +44,7 @@ def dashboard(
     code, suffix = _parse_name(name)
     semester = Semester.parse(code)
     sector = sector or None  # the form sends an empty value for all Paris
-    chosen = checked_scope(principal, sector, variant)
+    chosen = checked_scope(principal, sector, variant, territory_map)
     kind = suffix or format or "html"
     current = report_for(session, semester, sector, chosen)
     previous = report_for(session, semester.previous(), sector, chosen)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from services.api.deps import SessionDep, client_address, require_roles
+from services.api.deps import SessionDep, TerritoryDep, client_address, require_roles
 from services.api.openapi import problems
 from services.api.schemas.directory import DeadLetterOut, DeadLetterPage, StructureList, StructureOut
 from services.core.access import Principal
@@ -58,8 +58,10 @@ def read_structure(code: str, session: SessionDep, _: Admin) -> dict[str, Any]:
     response_description="La structure modifiée",
     responses=problems(404),
 )
-def write_structure(code: str, body: StructureIn, session: SessionDep, principal: Admin) -> dict[str, Any]:
-    structure = put_structure(session, code, body, actor=principal.actor, now=utc_now())
+def write_structure(
+    code: str, body: StructureIn, session: SessionDep, territory_map: TerritoryDep, principal: Admin
+) -> dict[str, Any]:
+    structure = put_structure(session, code, body, territory_map, actor=principal.actor, now=utc_now())
     session.commit()
     return structure_view(structure)
 

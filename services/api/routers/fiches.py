@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from services.api import fiche_changes
-from services.api.deps import SessionDep, client_address, require_rule
+from services.api.deps import SessionDep, TerritoryDep, client_address, require_rule
 from services.api.openapi import problems
 from services.api.schemas.fiches import (
     DraftOut,
@@ -25,7 +25,6 @@ from services.core.clock import utc_now
 from services.core.fiches.impact import MAX_DAYS, draft_impact
 from services.core.fiches.versions import draft_books, get_draft
 from services.core.fiches.views import draft_view, in_force_view, publication_view, versions_view
-from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1/fiches", tags=["fiches réflexes"])
 
@@ -96,12 +95,13 @@ def post_draft(
 def read_draft_impact(
     draft_id: DraftId,
     session: SessionDep,
+    territory_map: TerritoryDep,
     principal: Editor,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Nombre de jours à rejouer (90 par défaut)")] = 90,
 ) -> dict[str, Any]:
     now = utc_now()
     before, after = draft_books(session, get_draft(session, draft_id), now=now)
-    impact = draft_impact(session, before, after, default_map(), days=days, now=now)
+    impact = draft_impact(session, before, after, territory_map, days=days, now=now)
     return impact.to_json(with_examples=may_see_impact_examples(principal))
 
 

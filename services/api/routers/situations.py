@@ -24,6 +24,7 @@ from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
+from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
@@ -59,7 +60,7 @@ def read_queue(
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    readable_queue(principal, lead)
+    readable_queue(principal, lead, default_map())
     where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.api.deps import SessionDep
+from services.api.deps import SessionDep, TerritoryDep
 from services.api.schemas.stats import SemesterReport
 from services.api.statistics import STATISTICS_READERS, Variant, checked_scope, report_for
 from services.core.access import Principal
@@ -32,13 +32,14 @@ router = APIRouter(prefix="/v1/stats", tags=["statistiques"])
 def read_semester(
     semester: str,
     session: SessionDep,
+    territory_map: TerritoryDep,
     principal: Annotated[Principal, Depends(STATISTICS_READERS)],
     sector: str | None = None,
     variant: Annotated[Variant | None, Query(description="internal (chiffres exacts) ou published")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     which = Semester.parse(semester)
-    chosen = checked_scope(principal, sector, variant)
+    chosen = checked_scope(principal, sector, variant, territory_map)
     figures = report_for(session, which, sector, chosen)
     if format == "csv":
         name = f"statistiques-{which.code}-{sector or 'paris'}-{chosen}.csv"

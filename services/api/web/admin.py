@@ -20,6 +20,7 @@ from services.core.alerts.directory import list_structures
 from services.core.clock import utc_now
 from services.core.deadletters import list_dead_letters, replay, replay_waiting, waiting_ids
 from services.core.errors import Conflict, NotFound
+from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
@@ -88,6 +89,7 @@ def new_token(request: Request, session: SessionDep, principal: Admin, form: Pag
             session,
             role=form_value(form, "role", limit=FIELD_LIMIT),
             leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
+            territory_map=default_map(),
             name=form_value(form, "name", limit=FIELD_LIMIT) or None,
         )
     except TokenError as err:
@@ -112,6 +114,7 @@ def new_user(request: Request, session: SessionDep, principal: Admin, form: Page
             password=form_value(form, "password", strip=False),
             role=form_value(form, "role", limit=FIELD_LIMIT),
             leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
+            territory_map=default_map(),
             now=utc_now(),
         )
     except UserError as err:

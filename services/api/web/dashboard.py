@@ -210,7 +210,7 @@ def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str,
 
 
 def _map(now: dict[str, Any], before: dict[str, Any], sector: str | None, link: Any) -> dict[str, Any]:
-    geometry = paris_map()
+    geometry = paris_map(default_map())
     values = now["by_sector"]
     bounds = classes([v for v in values.values() if isinstance(v, int)])
 

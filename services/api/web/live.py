@@ -45,6 +45,7 @@ from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import QueueRow, SituationFilter, queue_item, queue_page
+from services.core.territory import default_map
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -292,7 +293,7 @@ async def queue_stream(
     last_event_id: Annotated[str | None, Header(max_length=30)] = None,
     depuis: Annotated[str | None, Query(max_length=30)] = None,
 ) -> Response:
-    readable_queue(principal, lead)
+    readable_queue(principal, lead, default_map())
     since = _parse_event_id(last_event_id, depuis)
     stream = Stream(principal, lead)
     center = hub()

@@ -24,7 +24,7 @@ def _projected(arrondissement: int) -> BaseGeometry:
     """The arrondissement's polygon in the map's SVG coordinates."""
 
     def to_map(coords: np.ndarray) -> np.ndarray:
-        x, y = project(coords[:, 0], coords[:, 1])  # type: ignore[arg-type]  # elementwise on arrays
+        x, y = project(coords[:, 0], coords[:, 1], default_map())  # type: ignore[arg-type]  # elementwise on arrays
         return np.column_stack((x, y))
 
     return shapely.transform(default_map().polygon(arrondissement), to_map)

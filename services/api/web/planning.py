@@ -24,6 +24,7 @@ from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.stats.charts import paris_map
+from services.core.territory import default_map
 from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,10 +97,10 @@ def queue_map(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
 ) -> Response:
-    readable_queue(principal, lead)
+    readable_queue(principal, lead, default_map())
     page = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=MAP_LIMIT)
     items = page["items"]
-    drawn = paris_map()
+    drawn = paris_map(default_map())
     by_sector = Counter(item["sector"] for item in items)
     overdue = Counter(item["sector"] for item in items if item["overdue"])
     in_arrondissement: dict[int, list[dict[str, Any]]] = defaultdict(list)

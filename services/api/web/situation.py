@@ -59,6 +59,7 @@ from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, Requa
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import shown_event_data, shown_personal_fields, situation_events, situation_signals
 from services.core.stats.charts import paris_map, project
+from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
@@ -146,7 +147,7 @@ def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
 def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) -> dict[str, Any]:
     """All Paris with the arrondissement, and a close-up of it with the places of the signals (the last one
     larger) when the reader may see places."""
-    drawn = paris_map()
+    drawn = paris_map(default_map())
     point = _projected(situation.last_lat, situation.last_lon) if personal else None
     x, y, width, height = frame(situation.arrondissement)
     return {
@@ -232,7 +233,7 @@ def _signals(signals: Sequence[Signal], personal: bool) -> list[dict[str, Any]]:
 def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
     if lat is None or lon is None:
         return None
-    x, y = project(lon, lat)
+    x, y = project(lon, lat, default_map())
     return {"x": f"{x:.1f}", "y": f"{y:.1f}"}
 
 

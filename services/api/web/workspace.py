@@ -25,7 +25,7 @@ from services.core.procedures import fiches_in_force
 from services.core.situations.live import high_water
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, queue_item, queue_page
-from services.core.territory import SECTORS
+from services.core.territory import SECTORS, default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 COORDINATION = require_page_roles("coordinator", "admin")
@@ -95,7 +95,7 @@ def queue_view(
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    readable_queue(principal, lead)
+    readable_queue(principal, lead, default_map())
     statement_by_statement(session)  # reads only (before the first one)
     status = statut if statut in OPEN_STATUSES else None
     fiches = fiches_in_force(session)

@@ -8,6 +8,7 @@ from services.core.access.principal import Principal, validate_lead
 from services.core.errors import Forbidden, NotFound
 from services.core.leads import Lead
 from services.core.models import Signal, Situation
+from services.core.territory import TerritoryMap
 
 OUT_OF_TERRITORY = "out_of_territory"
 
@@ -18,9 +19,9 @@ def can_read_queue(principal: Principal, lead: str) -> bool:
     return principal.role == "coordinator" and lead in principal.leads
 
 
-def readable_queue(principal: Principal, lead: str) -> str:
+def readable_queue(principal: Principal, lead: str, territory_map: TerritoryMap) -> str:
     """The queue `lead` if the caller may read it: NotFound when no such queue, Forbidden when not one of its."""
-    if validate_lead(lead) is not None:
+    if validate_lead(lead, territory_map) is not None:
         raise NotFound(f"file inconnue : {lead}")
     if not can_read_queue(principal, lead):
         raise Forbidden(f"la file {lead} n'est pas la vôtre")

@@ -17,6 +17,7 @@ from services.core.clock import utc_now
 from services.core.errors import NotFound
 from services.core.models import ApiToken
 from services.core.settings import get_settings
+from services.core.territory import TerritoryMap
 
 TOKEN_PREFIX = "urg_"
 # Authenticating every request costs a query; a token's answer is kept this long in each process, which is
@@ -33,12 +34,13 @@ def create_token(
     *,
     role: str,
     leads: list[str],
+    territory_map: TerritoryMap,
     name: str | None = None,
     expires_at: datetime | None = None,
     now: datetime | None = None,
 ) -> str:
     """A new token's secret (shown once). Expires after `URGENCE_TOKEN_DAYS` unless told otherwise."""
-    problem = validate_grant(role, leads)
+    problem = validate_grant(role, leads, territory_map)
     if problem:
         raise TokenError(problem)
     now = now or utc_now()

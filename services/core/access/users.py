@@ -14,6 +14,7 @@ from services.core.access.principal import Principal, validate_grant
 from services.core.access.secrets import hash_secret, new_secret
 from services.core.models import User, WebSession
 from services.core.settings import get_settings
+from services.core.territory import TerritoryMap
 
 SESSION_PREFIX = "urs_"
 MIN_PASSWORD_LENGTH = 12
@@ -26,8 +27,17 @@ class UserError(ValueError):
     pass
 
 
-def create_user(session: Session, *, username: str, password: str, role: str, leads: list[str], now: datetime) -> User:
-    problem = validate_grant(role, leads)
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    leads: list[str],
+    territory_map: TerritoryMap,
+    now: datetime,
+) -> User:
+    problem = validate_grant(role, leads, territory_map)
     if problem:
         raise UserError(problem)
     if len(password) < MIN_PASSWORD_LENGTH:

@@ -23,7 +23,7 @@ from services.core.errors import FieldError, InvalidInput, NotFound
 from services.core.fiches.vocabulary import PARTNERS
 from services.core.leads import LEAD_MUS
 from services.core.models import Event, Structure
-from services.core.territory import DATA_DIR, SECTORS, default_map
+from services.core.territory import DATA_DIR, SECTORS, TerritoryMap
 from services.core.timefmt import rfc3339
 
 SEED_FILE = DATA_DIR / "directory.yaml"
@@ -34,7 +34,7 @@ MIN_SECRET_LENGTH = 16
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def kind_of(code: str) -> str | None:
+def kind_of(code: str, territory_map: TerritoryMap) -> str | None:
     """The kind of a structure code (`mus`, `eps`, `cavs`, `mairie`, `partner`), None if it names none."""
     if code == LEAD_MUS:
         return LEAD_MUS
@@ -43,7 +43,7 @@ def kind_of(code: str) -> str | None:
     kind, _, where = code.partition(":")
     if kind in ("eps", "mairie") and where in SECTORS:
         return kind
-    if kind == "cavs" and where in set(default_map().zones.values()):
+    if kind == "cavs" and where in territory_map.cavs_zones:
         return kind
     return None
 
@@ -74,12 +74,12 @@ def check_webhook_url(url: str) -> str | None:
     return None
 
 
-def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
+def load_seed(territory_map: TerritoryMap, path: Path = SEED_FILE) -> list[dict[str, Any]]:
     """The seed's structures as table rows; a code that names no structure stops the load (bad data)."""
     data = yaml.safe_load(path.read_text("utf-8")) or {}
     rows = []
     for code, entry in (data.get("structures") or {}).items():
-        kind = kind_of(str(code))
+        kind = kind_of(str(code), territory_map)
         if kind is None:
             raise ValueError(f"{path} : code de structure inconnu : {code!r}")
         url = entry.get("webhook_url")
@@ -99,9 +99,9 @@ def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
     return rows
 
 
-def seed_directory(session: Session, *, now: datetime, path: Path = SEED_FILE) -> int:
+def seed_directory(session: Session, territory_map: TerritoryMap, *, now: datetime, path: Path = SEED_FILE) -> int:
     """Insert the seed's structures whose code is not in the table yet; edits made by admins are kept."""
-    rows = [{**row, "updated_at": now, "updated_by": "seed"} for row in load_seed(path)]
+    rows = [{**row, "updated_at": now, "updated_by": "seed"} for row in load_seed(territory_map, path)]
     if not rows:
         return 0
     inserted = session.execute(
@@ -173,9 +173,11 @@ def get_structure(session: Session, code: str) -> Structure:
     return structure
 
 
-def put_structure(session: Session, code: str, change: StructureIn, *, actor: str, now: datetime) -> Structure:
+def put_structure(
+    session: Session, code: str, change: StructureIn, territory_map: TerritoryMap, *, actor: str, now: datetime
+) -> Structure:
     """Replace a structure (created if its code is valid but absent, e.g. added to the reference later)."""
-    kind = kind_of(code)
+    kind = kind_of(code, territory_map)
     if kind is None:
         raise NotFound(
             f"structure inconnue : {code} (attendu eps:<secteur>, cavs:<zone>, mus, mairie:<secteur> "

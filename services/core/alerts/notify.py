@@ -87,19 +87,17 @@ def _channels(structure: Structure) -> list[str]:
 
 
 def _active_structures(session: Session, codes: Iterable[str]) -> list[Structure]:
-    """The active structures among `codes`, each read once per transaction (a batch of signals alerts the same
-    few again and again)."""
-    known: dict[str, Structure | None] = transaction_memo(session).setdefault("structures", {})
-    missing = sorted(set(codes) - known.keys())
-    if missing:
+    """The active structures among `codes`. The whole active directory (a few dozen rows) is read at the first
+    need of a transaction and kept for it: a batch of signals in several sectors alerts several leads, and each
+    lead read on its own would cost a round trip."""
+    memo = transaction_memo(session)
+    active: dict[str, Structure] | None = memo.get("structures")
+    if active is None:
         # Nothing of this session's pending changes is needed to read the directory: no flush for it.
         with session.no_autoflush:
-            found = session.exec(
-                select(Structure).where(col(Structure.code).in_(missing), col(Structure.active).is_(True))
-            ).all()
-        known.update(dict.fromkeys(missing))
-        known.update((structure.code, structure) for structure in found)
-    return [structure for code in codes if (structure := known[code]) is not None]
+            found = session.exec(select(Structure).where(col(Structure.active).is_(True))).all()
+        active = memo["structures"] = {structure.code: structure for structure in found}
+    return [structure for code in codes if (structure := active.get(code)) is not None]
 
 
 def notify(

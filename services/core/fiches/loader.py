@@ -177,31 +177,24 @@ class _Loader:
         )
 
     def read(self, name: str) -> dict[str, Any] | None:
-        if self.documents is not None:
-            return self.take(name)
+        """The document `name`, given or else the directory's file: a table, kept in `raw` (the book's
+        fingerprint); None once what is wrong with it is said."""
         path = self.directory / name
-        if not path.is_file():
+        present = name in self.documents if self.documents is not None else path.is_file()
+        if not present:
             self.problem(name, "", "fichier manquant")
             return None
-        try:
-            data = yaml.load(path.read_text("utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-        except UnicodeDecodeError:
-            self.problem(name, "", "le fichier n'est pas en UTF-8")
-            return None
-        except yaml.YAMLError as err:
-            self.problem(name, "", _yaml_problem(err))
-            return None
-        if not isinstance(data, dict):
-            self.problem(name, "", "le document doit être une table (clé: valeur)")
-            return None
-        self.raw[name] = data
-        return data
-
-    def take(self, name: str) -> dict[str, Any] | None:
-        data = self.documents.get(name) if self.documents is not None else None
-        if name not in (self.documents or {}):
-            self.problem(name, "", "fichier manquant")
-            return None
+        if self.documents is not None:
+            data = self.documents[name]
+        else:
+            try:
+                data = yaml.load(path.read_text("utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+            except UnicodeDecodeError:
+                self.problem(name, "", "le fichier n'est pas en UTF-8")
+                return None
+            except yaml.YAMLError as err:
+                self.problem(name, "", _yaml_problem(err))
+                return None
         if not isinstance(data, dict):
             self.problem(name, "", "le document doit être une table (clé: valeur)")
             return None

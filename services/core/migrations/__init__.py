@@ -32,11 +32,13 @@ def upgrade_to_head(database_url: str | None = None) -> None:
 
 def _add_new_seed_structures(database_url: str) -> None:
     from services.core.alerts.directory import seed_directory
+    from services.core.territory import default_map
 
     engine = make_engine(database_url, pool_size=1)
     try:
         with session_scope(engine) as session:
-            seed_directory(session, now=utc_now())
+            # A start-up step with its own engine, clock and settings: it also takes the package's territory.
+            seed_directory(session, default_map(), now=utc_now())
             session.commit()
     finally:
         engine.dispose()

@@ -22,6 +22,7 @@ from services.core.fiches import FicheBook
 from services.core.logs import correlated
 from services.core.models import Signal, Situation, WeatherPlanState
 from services.core.outbox import mark_all_done
+from services.core.procedures import LATEST_FINGERPRINT, book_in_force
 from services.core.routing import Decision, route
 from services.core.situations.placement import JoinCandidates, join_candidates, place_signal, sighting_of_signal
 from services.core.situations.timeline import record
@@ -62,11 +63,12 @@ def orient_signals(
     session: Session, waiting: Sequence[Waiting], *, context: DecisionContext
 ) -> list[Orientation | None]:
     """Orient several signals in the caller's transaction, each exactly once in effect (as `orient_signal`), one
-    outcome per item in order. The signals are locked in one statement, their outbox rows finished in another;
-    they are placed sector by sector in one order (the join locks are then always taken in that order: two
-    batches never wait on each other in a cycle). Each is oriented under its request's correlation id."""
-    now, fiches, territory_map = context.now, context.fiches, context.territory_map
-    found = _locked_with_plan(session, [item.signal_id for item in waiting])
+    outcome per item in order. The signals are locked in one statement, their sectors' join locks taken in
+    another (in sector order: two batches never wait on each other in a cycle), their candidate situations read
+    in a third, their outbox rows finished in a fourth. Each is oriented under its request's correlation id."""
+    now, territory_map = context.now, context.territory_map
+    found = _locked_with_plan(session, [item.signal_id for item in waiting], context.fiches)
+    fiches = found.fiches
     outcomes: dict[str, Orientation] = {}
     todo: dict[str, tuple[Signal, Territory, Waiting]] = {}  # a signal named twice is oriented once
     for item in waiting:
@@ -85,29 +87,34 @@ def orient_signals(
     for signal, territory, item in planned:
         with correlated(item.correlation_id):
             decisions[signal.id] = _decide(signal, territory, found.weather, fiches)
-    # A sector's candidate situations are read once, for all its signals, when its first signal is placed.
-    candidates: dict[str, JoinCandidates] = {}
+    # The candidate situations of every sector, locked and read once for all the signals, before any is placed.
+    candidates = join_candidates(
+        session,
+        [
+            sighting_of_signal(signal, decisions[signal.id], territory)
+            for signal, territory, _ in planned
+            if territory.in_paris and territory.sector is not None
+        ],
+    )
     for signal, territory, item in planned:
-        decision = decisions[signal.id]
-        sector = territory.sector
-        if territory.in_paris and sector is not None and sector not in candidates:
-            candidates[sector] = join_candidates(
-                session,
-                [sighting_of_signal(s, decisions[s.id], t) for s, t, _ in planned if t.in_paris and t.sector == sector],
-            )
         with correlated(item.correlation_id):
-            _orient_in(session, signal, territory, decision, fiches, now, candidates.get(sector or ""))
+            _orient_in(
+                session, signal, territory, decisions[signal.id], fiches, now, candidates.get(territory.sector or "")
+            )
         outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
     mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
     session.flush()
     return [outcomes.get(item.signal_id) for item in waiting]
 
 
-def by_sector(session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap) -> list[list[Waiting]]:
-    """The items grouped by the sector their signal is in (those outside Paris, or gone, together), read without
-    locking: each group is then oriented in a transaction of its own, which holds one sector's join lock (so
-    the groups can go in any order). Two workers' batches then wait on each other only in the sector they are
-    both in at that moment, never batch after batch."""
+def by_sector(
+    session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap, *, at_least: int = 1
+) -> list[list[Waiting]]:
+    """The items grouped by the sector their signal is in (those outside Paris, or gone, together), whole
+    sectors packed in sector order until a group holds `at_least` items; read without locking. Each group is
+    then oriented in a transaction of its own, which holds its sectors' join locks only (so the groups can go in
+    any order): two workers' batches wait on each other only in the sectors they are both in at that moment,
+    never batch after batch."""
     rows = session.execute(
         sa_select(
             col(Signal.id), col(Signal.lat), col(Signal.lon), col(Signal.postcode), col(Signal.given_arrondissement)
@@ -119,29 +126,37 @@ def by_sector(session: Session, waiting: Sequence[Waiting], territory_map: Terri
         ).sector
         for row in rows
     }
-    groups: dict[str, list[Waiting]] = {}
+    by_name: dict[str, list[Waiting]] = {}
     for item in waiting:
-        groups.setdefault(sectors.get(item.signal_id) or "", []).append(item)
-    return [groups[sector] for sector in sorted(groups)]
+        by_name.setdefault(sectors.get(item.signal_id) or "", []).append(item)
+    groups: list[list[Waiting]] = [[]]
+    for sector in sorted(by_name):
+        if len(groups[-1]) >= at_least:
+            groups.append([])
+        groups[-1].extend(by_name[sector])
+    return [group for group in groups if group]
 
 
 @dataclass(frozen=True)
 class _Locked:
     signals: dict[str, Signal]
     weather: WeatherPlan | None
+    fiches: FicheBook  # the book in force
 
 
-def _locked_with_plan(session: Session, signal_ids: Sequence[str]) -> _Locked:
-    """The signals, locked (in id order), and the weather plan in force, in one round trip."""
+def _locked_with_plan(session: Session, signal_ids: Sequence[str], expected: FicheBook) -> _Locked:
+    """The signals, locked (in id order), the weather plan in force and the book in force (`expected` unless the
+    fingerprint read says another), in one round trip."""
     rows = session.execute(
-        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level))
+        select(Signal, col(WeatherPlanState.kind), col(WeatherPlanState.level), LATEST_FINGERPRINT)
         .outerjoin(WeatherPlanState, col(WeatherPlanState.id) == 1)
         .where(col(Signal.id).in_(sorted(set(signal_ids))))
         .order_by(col(Signal.id))
         .with_for_update(of=Signal)
     ).all()
     weather = None if not rows or rows[0][1] is None else WeatherPlan(kind=rows[0][1], level=rows[0][2])
-    return _Locked({row[0].id: row[0] for row in rows}, weather)
+    fiches = book_in_force(session, expected, rows[0][3] if rows else expected.fingerprint)
+    return _Locked({row[0].id: row[0] for row in rows}, weather, fiches)
 
 
 def _decide(signal: Signal, territory: Territory, weather: WeatherPlan | None, fiches: FicheBook) -> Decision:
@@ -195,7 +210,7 @@ def assign_signal(
     now, fiches, territory_map = context.now, context.fiches, context.territory_map
     if not 1 <= arrondissement <= 20:
         raise InvalidInput([FieldError("arrondissement", "range", "un arrondissement de Paris, de 1 à 20")])
-    found = _locked_with_plan(session, [signal_id])
+    found = _locked_with_plan(session, [signal_id], fiches)
     signal = found.signals.get(signal_id)
     if signal is None:
         raise NotFound("signalement introuvable")

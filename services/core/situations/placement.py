@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, text
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.core.alerts.notify import lead_and_partners, notify
@@ -79,22 +78,24 @@ class JoinCandidates:
         self._situations.append(situation)
 
 
-# Each sighting's filter (`_windows`): the situations that can match it — seen within the window, and near
-# enough (a box a little larger than the distance) or of the same fiche when a side has no coordinates. The
-# database keeps those; `same_household` then applies the exact rule. One statement for any number of
-# sightings, built once: its construction and cache key would otherwise cost more than its round trip.
+# Each sighting's filter (`_windows`): the situations that can match it — of its sector, seen within the window,
+# and near enough (a box a little larger than the distance) or of the same fiche when a side has no coordinates.
+# The database keeps those; `same_household` then applies the exact rule. One statement for any number of
+# sightings in any number of sectors, built once: its construction and cache key would otherwise cost more than
+# its round trip.
 _CANDIDATES = (
     select(Situation)
     .where(
-        col(Situation.sector) == bindparam("sector"),
+        col(Situation.sector) == func.any(bindparam("sectors")),
         col(Situation.status).in_(OPEN_STATUSES),
         text(
             """EXISTS (
-            SELECT 1 FROM unnest(CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]),
+            SELECT 1 FROM unnest(CAST(:sector AS text[]), CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]),
                                  CAST(:lat_min AS float8[]), CAST(:lat_max AS float8[]),
                                  CAST(:lon_min AS float8[]), CAST(:lon_max AS float8[]), CAST(:fiche AS text[]))
-                AS w(since, until, lat_min, lat_max, lon_min, lon_max, fiche)
-            WHERE situations.last_observed_at >= w.since AND situations.last_observed_at <= w.until
+                AS w(sector, since, until, lat_min, lat_max, lon_min, lon_max, fiche)
+            WHERE situations.sector = w.sector
+              AND situations.last_observed_at >= w.since AND situations.last_observed_at <= w.until
               AND CASE WHEN w.lat_min IS NULL THEN situations.primary_fiche = w.fiche
                        ELSE (situations.last_lat BETWEEN w.lat_min AND w.lat_max
                              AND situations.last_lon BETWEEN w.lon_min AND w.lon_max)
@@ -103,6 +104,11 @@ _CANDIDATES = (
     )
     .order_by(col(Situation.updated_at).desc(), col(Situation.id))
     .with_for_update()
+)
+# The sectors' join locks, taken in the order given (sorted: two transactions never wait on each other in a
+# cycle), in one statement.
+_JOIN_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(:space, hashtext(sector)) FROM unnest(CAST(:sectors AS text[])) AS sector"
 )
 
 
@@ -119,22 +125,28 @@ def _windows(sightings: Sequence[Sighting]) -> dict[str, list[Any]]:
             box = search_box(sighting.lat, sighting.lon)
         for name, value in zip(("lat_min", "lat_max", "lon_min", "lon_max"), box, strict=True):
             columns[name].append(value)
-    return {**columns, "fiche": [sighting.primary_fiche for sighting in sightings]}
+    return {
+        **columns,
+        "sector": [sighting.sector for sighting in sightings],
+        "fiche": [sighting.primary_fiche for sighting in sightings],
+    }
 
 
-def join_candidates(session: Session, sightings: Sequence[Sighting]) -> JoinCandidates:
-    """The open situations any of these sightings (all in one sector) may join, locked under the sector's join
-    lock, in one statement."""
-    sectors = {sighting.sector for sighting in sightings}
-    assert len(sectors) == 1, sectors
-    (sector,) = sectors
+def join_candidates(session: Session, sightings: Sequence[Sighting]) -> dict[str, JoinCandidates]:
+    """For each sector of these sightings, the open situations they may join, read and locked under the sectors'
+    join locks: the locks in one statement (those this transaction does not hold yet, in sector order), the
+    situations in another, whatever the number of sectors."""
+    sectors = sorted({sighting.sector for sighting in sightings})
     locked: set[str] = transaction_memo(session).setdefault("join_locks", set())
-    if sector not in locked:  # held until the transaction ends: once per sector is enough
-        lock = sa_select(func.pg_advisory_xact_lock(JOIN_LOCK_SPACE, func.hashtext(sector)))
-        session.connection().execute(lock)
-        locked.add(sector)
-    candidates = session.exec(_CANDIDATES, params={"sector": sector, **_windows(sightings)}).all()
-    return JoinCandidates(candidates)
+    to_lock = [sector for sector in sectors if sector not in locked]
+    if to_lock:  # held until the transaction ends: once per sector is enough
+        session.connection().execute(_JOIN_LOCKS, {"space": JOIN_LOCK_SPACE, "sectors": to_lock})
+        locked.update(to_lock)
+    found: dict[str, list[Situation]] = {sector: [] for sector in sectors}
+    if sectors:
+        for situation in session.exec(_CANDIDATES, params={"sectors": sectors, **_windows(sightings)}).all():
+            found[situation.sector].append(situation)
+    return {sector: JoinCandidates(situations) for sector, situations in found.items()}
 
 
 def _open(
@@ -281,7 +293,7 @@ def place_signal(
     rows are written at the session's next flush: a transaction's signals are written together."""
     sighting = sighting_of_signal(signal, decision, territory)
     if candidates is None:
-        candidates = join_candidates(session, [sighting])
+        candidates = join_candidates(session, [sighting])[sighting.sector]
     existing = candidates.joinable(sighting)
     if existing is None:
         situation = _open(session, signal, decision, territory, fiches, now)

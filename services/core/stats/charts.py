@@ -11,7 +11,7 @@ from shapely import union_all
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from services.core.territory import TerritoryMap, arrondissements_of, default_map, sector_of
+from services.core.territory import TerritoryMap, arrondissements_of, sector_of
 
 MAP_WIDTH = 640.0
 MAP_MARGIN = 8.0
@@ -80,15 +80,14 @@ def _rings(geometry: BaseGeometry) -> list[list[tuple[float, float]]]:
 
 
 @cache
-def _shapes() -> dict[int, BaseGeometry]:
-    territory: TerritoryMap = default_map()
-    return {n: territory.polygon(n).simplify(0.00015, preserve_topology=True) for n in range(1, 21)}
+def _shapes(territory_map: TerritoryMap) -> dict[int, BaseGeometry]:
+    return {n: territory_map.polygon(n).simplify(0.00015, preserve_topology=True) for n in range(1, 21)}
 
 
 @cache
-def _frame() -> tuple[float, float, float, float, float]:
+def _frame(territory_map: TerritoryMap) -> tuple[float, float, float, float, float]:
     """(min_lon, max_lat, shrink, scale, height) of the projection."""
-    shapes = _shapes()
+    shapes = _shapes(territory_map)
     min_lon = min(s.bounds[0] for s in shapes.values())
     min_lat = min(s.bounds[1] for s in shapes.values())
     max_lon = max(s.bounds[2] for s in shapes.values())
@@ -98,30 +97,30 @@ def _frame() -> tuple[float, float, float, float, float]:
     return min_lon, max_lat, shrink, scale, (max_lat - min_lat) * scale + 2 * MAP_MARGIN
 
 
-def project(lon: float, lat: float) -> tuple[float, float]:
+def project(lon: float, lat: float, territory_map: TerritoryMap) -> tuple[float, float]:
     """A point of Paris in the map's SVG box (the places of situations on the pages' maps)."""
-    min_lon, max_lat, shrink, scale, _ = _frame()
+    min_lon, max_lat, shrink, scale, _ = _frame(territory_map)
     return MAP_MARGIN + (lon - min_lon) * shrink * scale, MAP_MARGIN + (max_lat - lat) * scale
 
 
 @cache
-def paris_map() -> ParisMap:
+def paris_map(territory_map: TerritoryMap) -> ParisMap:
     """The 20 arrondissements, projected (equirectangular, longitudes shrunk by cos(latitude), right at
     Paris's size) into an SVG box `MAP_WIDTH` wide, north up."""
-    shapes = _shapes()
-    height = _frame()[4]
+    shapes = _shapes(territory_map)
+    height = _frame(territory_map)[4]
     areas = []
     for number, shape in shapes.items():
         parts = []
         for ring in _rings(shape):
-            points = [project(lon, lat) for lon, lat in ring]
+            points = [project(lon, lat, territory_map) for lon, lat in ring]
             parts.append("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in points) + " Z")
         areas.append(MapArea(number, sector_of(number), " ".join(parts)))
     labels = []
     for sector in sorted({sector_of(n) for n in shapes}):
         members = [shapes[n] for n in arrondissements_of(sector)]
         point = union_all(members).representative_point()
-        x, y = project(point.x, point.y)
+        x, y = project(point.x, point.y, territory_map)
         text = "Centre" if sector == "paris-centre" else f"{int(sector[-2:])}e"
         labels.append(MapLabel(sector, text, x, y))
     return ParisMap(MAP_WIDTH, height, tuple(areas), tuple(labels))
