@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import suppress
 from http import HTTPStatus
@@ -89,31 +90,30 @@ _MESSAGES: dict[str, str] = {
 }
 
 
+# The same for rules whose wording names their bound, taken from pydantic's `ctx`.
+_BOUNDED_MESSAGES: dict[str, str] = {
+    "literal_error": "valeur non permise ; valeurs permises : {expected}",
+    "enum": "valeur non permise ; valeurs permises : {expected}",
+    "greater_than_equal": "doit être ≥ {ge}",
+    "greater_than": "doit être ≥ {gt}",
+    "less_than_equal": "doit être ≤ {le}",
+    "less_than": "doit être ≤ {lt}",
+    "string_too_long": "au plus {max_length} caractères",
+    "string_too_short": "au moins {min_length} caractère(s)",
+    "too_long": "au plus {max_length} éléments",
+    "too_short": "au moins {min_length} élément(s)",
+    "string_pattern_mismatch": "format attendu : {pattern}",
+}
+
+
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
-    ctx = error.get("ctx") or {}
     if kind in INSTANT_RULES:  # our own rules carry their French message
         return str(error.get("msg", ""))
     if kind in _MESSAGES:
         return _MESSAGES[kind]
-    if kind == "literal_error":
-        return f"valeur non permise ; valeurs permises : {ctx.get('expected', '')}"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"doit être ≥ {ctx.get('ge', ctx.get('gt'))}"
-    if kind in ("less_than_equal", "less_than"):
-        return f"doit être ≤ {ctx.get('le', ctx.get('lt'))}"
-    if kind == "string_too_long":
-        return f"au plus {ctx.get('max_length')} caractères"
-    if kind == "string_too_short":
-        return f"au moins {ctx.get('min_length')} caractère(s)"
-    if kind == "too_long":
-        return f"au plus {ctx.get('max_length')} éléments"
-    if kind == "string_pattern_mismatch":
-        return f"format attendu : {ctx.get('pattern')}"
-    if kind == "too_short":
-        return f"au moins {ctx.get('min_length')} élément(s)"
-    if kind == "enum":
-        return f"valeur non permise ; valeurs permises : {ctx.get('expected', '')}"
+    if kind in _BOUNDED_MESSAGES:
+        return _BOUNDED_MESSAGES[kind].format_map(defaultdict(str, error.get("ctx") or {}))
     if kind == "value_error":
         return str(error.get("msg", "")).removeprefix("Value error, ")
     # A rule without French wording here: people read that the value is refused, programs read the rule.

@@ -35,6 +35,22 @@ def arrondissements_of(sector: str) -> tuple[int, ...]:
     return (int(sector.removeprefix("paris-")),)
 
 
+def grid_inside(area: BaseGeometry, step_x: float, step_y: float) -> list[tuple[float, float]]:
+    """(x, y) points of a regular grid inside `area`, row by row from the corner of its bounds (half a step in):
+    places spread evenly over an arrondissement, for synthetic signals and for the dots of a map."""
+    min_x, min_y, max_x, max_y = area.bounds
+    found = []
+    y = min_y + step_y / 2
+    while y < max_y:
+        x = min_x + step_x / 2
+        while x < max_x:
+            if area.contains(Point(x, y)):
+                found.append((x, y))
+            x += step_x
+        y += step_y
+    return found
+
+
 def arrondissement_from_postcode(postcode: str) -> int | None:
     """`750NN` → NN for 01..20, and `75116` → 16; anything else is not Paris."""
     if not _POSTCODE.match(postcode):

@@ -8,7 +8,7 @@ from functools import cache
 
 from shapely.geometry import Point
 
-from services.core.territory import TerritoryMap
+from services.core.territory import TerritoryMap, grid_inside
 
 METRES_PER_DEGREE_LAT = 111_320.0
 
@@ -20,19 +20,10 @@ def grid_points(
     """(lat, lon) points of a regular grid inside the arrondissement, `spacing_metres` apart: signals placed on
     different points never join by distance (the join radius is 150 m)."""
     polygon = territory_map.polygon(arrondissement)
-    min_lon, min_lat, max_lon, max_lat = polygon.bounds
+    _, min_lat, _, max_lat = polygon.bounds
     step_lat = spacing_metres / METRES_PER_DEGREE_LAT
     step_lon = step_lat / math.cos(math.radians((min_lat + max_lat) / 2))
-    points = []
-    lat = min_lat + step_lat / 2
-    while lat < max_lat:
-        lon = min_lon + step_lon / 2
-        while lon < max_lon:
-            if polygon.contains(Point(lon, lat)):
-                points.append((round(lat, 6), round(lon, 6)))
-            lon += step_lon
-        lat += step_lat
-    return tuple(points)
+    return tuple((round(lat, 6), round(lon, 6)) for lon, lat in grid_inside(polygon, step_lon, step_lat))
 
 
 def random_point(rng: random.Random, territory_map: TerritoryMap, arrondissement: int) -> tuple[float, float]:

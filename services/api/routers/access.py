@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -50,6 +52,15 @@ class UserIn(BaseModel):
     )
 
 
+@contextmanager
+def _refused_grant(field: str) -> Iterator[None]:
+    """A role or leads the rules of grants refuse (`TokenError`, `UserError`): 422 naming `field`."""
+    try:
+        yield
+    except (TokenError, UserError) as err:
+        raise InvalidInput([FieldError(field, "grant", str(err))]) from err
+
+
 def token_view(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.id,
@@ -94,7 +105,7 @@ def get_tokens(session: SessionDep, _: AdminDep) -> dict[str, Any]:
     response_description="Le secret du nouveau jeton",
 )
 def post_token(body: TokenIn, session: SessionDep, territory_map: TerritoryDep, _: AdminDep) -> dict[str, Any]:
-    try:
+    with _refused_grant("role"):
         secret = create_token(
             session,
             role=body.role,
@@ -103,8 +114,6 @@ def post_token(body: TokenIn, session: SessionDep, territory_map: TerritoryDep, 
             name=body.name,
             expires_at=body.expires_at,
         )
-    except TokenError as err:
-        raise InvalidInput([FieldError("role", "grant", str(err))]) from err
     session.commit()
     return {"token": secret}
 
@@ -145,7 +154,7 @@ def get_users(session: SessionDep, _: AdminDep) -> dict[str, Any]:
     response_description="La personne créée",
 )
 def post_user(body: UserIn, session: SessionDep, territory_map: TerritoryDep, _: AdminDep) -> dict[str, Any]:
-    try:
+    with _refused_grant("user"):
         user = create_user(
             session,
             username=body.username,
@@ -155,8 +164,6 @@ def post_user(body: UserIn, session: SessionDep, territory_map: TerritoryDep, _:
             territory_map=territory_map,
             now=utc_now(),
         )
-    except UserError as err:
-        raise InvalidInput([FieldError("user", "grant", str(err))]) from err
     session.commit()
     return user_view(user)
 

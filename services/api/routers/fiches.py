@@ -1,5 +1,5 @@
 """The fiches réflexes as published versions: read, draft, see the impact, publish, roll back (admins and the
-MUS). Each change is audited in the transaction that makes it."""
+MUS). Each change is made and audited by `services.api.fiche_changes`, as the page `/admin/fiches` makes it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
+from services.api import fiche_changes
 from services.api.deps import SessionDep, TerritoryDep, client_address, require_rule
 from services.api.openapi import problems
 from services.api.schemas.fiches import (
@@ -19,11 +20,10 @@ from services.api.schemas.fiches import (
     RollbackIn,
 )
 from services.core.access import Principal
-from services.core.access.audit import audit
 from services.core.access.policy import check_fiches_editor, may_see_impact_examples
 from services.core.clock import utc_now
 from services.core.fiches.impact import MAX_DAYS, draft_impact
-from services.core.fiches.versions import create_draft, draft_books, get_draft, publish_draft, rollback_fiche
+from services.core.fiches.versions import draft_books, get_draft
 from services.core.fiches.views import draft_view, in_force_view, publication_view, versions_view
 
 router = APIRouter(prefix="/v1/fiches", tags=["fiches réflexes"])
@@ -78,12 +78,7 @@ def post_draft(
     session: SessionDep,
     principal: Editor,
 ) -> dict[str, Any]:
-    now = utc_now()
-    draft = create_draft(session, document, actor=principal.actor, now=now)
-    detail = {"draft_id": draft.id, "code": draft.code, "version": draft.version}
-    audit(session, principal, "fiches.draft", now=now, client=client_address(request), detail=detail)
-    session.commit()
-    return draft_view(draft)
+    return draft_view(fiche_changes.draft(session, principal, document, client=client_address(request)))
 
 
 @router.get(
@@ -127,14 +122,9 @@ def post_publish(
     principal: Editor,
     body: Annotated[PublishIn | None, Body()] = None,
 ) -> dict[str, Any]:
-    now = utc_now()
     reason = body.reason if body is not None else ""
-    publication = publish_draft(session, draft_id, actor=principal.actor, now=now, reason=reason)
-    view = publication_view(publication)
-    detail = {"draft_id": draft_id, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.publish", now=now, client=client_address(request), detail=detail)
-    session.commit()
-    return view
+    publication = fiche_changes.publish(session, principal, draft_id, reason=reason, client=client_address(request))
+    return publication_view(publication)
 
 
 @router.post(
@@ -149,10 +139,6 @@ def post_publish(
 def post_rollback(
     code: FicheCode, body: RollbackIn, request: Request, session: SessionDep, principal: Editor
 ) -> dict[str, Any]:
-    now = utc_now()
-    publication = rollback_fiche(session, code[:20], body.to, actor=principal.actor, now=now, reason=body.reason)
-    view = publication_view(publication)
-    detail = {"code": code[:20], "to": body.to, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.rollback", now=now, client=client_address(request), detail=detail)
-    session.commit()
-    return view
+    client = client_address(request)
+    publication = fiche_changes.roll_back(session, principal, code[:20], body.to, reason=body.reason, client=client)
+    return publication_view(publication)

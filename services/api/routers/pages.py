@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.api.deps import SESSION_COOKIE, SessionDep, client_address, limiters
+from services.api.web.auth import parse_form
 from services.api.web.render import refusal
 from services.core.access.users import check_password, end_session, open_session, resume_session
 from services.core.clock import utc_now
@@ -52,7 +52,7 @@ def _form(body: bytes) -> dict[str, str] | None:
     """The fields of a form body (the first value of each); None for one these forms never send: too many
     fields, or a NUL (which no text column can store)."""
     try:
-        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        fields = parse_form(body, max_fields=MAX_FIELDS)
     except ValueError:
         return None
     if any("\x00" in name or any("\x00" in value for value in values) for name, values in fields.items()):

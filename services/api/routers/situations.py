@@ -1,35 +1,26 @@
-"""Coordinators' queues and situations, and the actions on a situation (thin: lock, authorize, call the state
-machine with `now`, audit, commit). Every read of a situation's personal data and every action is audited."""
+"""Coordinators' queues and situations, and the actions on a situation (thin: each action is taken by
+`services.api.situation_actions`, as the situation page takes it). Every read of a situation's personal data and
+every action is audited."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 from sqlmodel import Session
 
-from services.api.conflicts import deadlock_is_a_conflict
+from services.api import situation_actions
 from services.api.deps import QueryInstant, SessionDep, client_address, require_roles, require_rule
 from services.api.openapi import problems
 from services.api.schemas.situations import SituationOut, SituationPage
 from services.core.access import Principal
 from services.core.access.audit import audit
-from services.core.access.policy import (
-    actionable_situation,
-    can_act_on_situation,
-    check_oversight,
-    may_read_personal_data,
-    readable_queue,
-    visible_situation,
-)
+from services.core.access.policy import check_oversight, may_read_personal_data, readable_queue, visible_situation
 from services.core.clock import utc_now
-from services.core.decisions import in_force
-from services.core.errors import FieldError, Forbidden, InvalidInput
 from services.core.leads import LEAD_MUS
 from services.core.models import Situation
 from services.core.paging import DEFAULT_PAGE, MAX_PAGE
-from services.core.situations import actions
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
@@ -132,33 +123,19 @@ def read_situation(
 # --- Actions -------------------------------------------------------------------------------------------------
 
 
-def _act(
-    session: Session,
-    request: Request,
-    principal: Principal,
-    situation_id: str,
-    action: str,
-    change: Callable[[Situation], None],
-) -> dict[str, Any]:
-    """Lock, authorize, change, audit, commit (the relay then sends the alerts the change wrote); answer the
-    situation as it now is."""
-    with deadlock_is_a_conflict():
-        situation = actionable_situation(principal, actions.lock_situations(session, [situation_id]).get(situation_id))
-        change(situation)
-        return _commit(session, request, principal, situation, action)
-
-
-def _commit(
-    session: Session, request: Request, principal: Principal, situation: Situation, action: str
-) -> dict[str, Any]:
-    """`action`: the state machine's name of the action (`actions.ALLOWED_FROM`), as the audit records it."""
-    now = utc_now()
-    audit(session, principal, f"situation.{action}", now=now, client=client_address(request), situation_id=situation.id)
-    session.commit()
-    return situation_view(session, situation, now, personal=True)
-
-
 Actor = Annotated[Principal, Depends(COORDINATION)]
+
+
+def _answer(session: Session, situation: Situation) -> dict[str, Any]:
+    """The situation as the action left it, with its personal fields (the caller acts on it)."""
+    return situation_view(session, situation, utc_now(), personal=True)
+
+
+def _act(
+    session: Session, request: Request, principal: Principal, situation_id: str, action: str, body: BaseModel | None
+) -> dict[str, Any]:
+    taken = situation_actions.take(session, principal, situation_id, action, body, client=client_address(request))
+    return _answer(session, taken)
 
 
 @router.post(
@@ -168,14 +145,7 @@ Actor = Annotated[Principal, Depends(COORDINATION)]
     description=f"`new` → `acknowledged`. {ACTORS}",
 )
 def acknowledge(situation_id: str, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "acknowledge",
-        lambda s: actions.acknowledge(session, s, actor=principal.actor, now=utc_now()),
-    )
+    return _act(session, request, principal, situation_id, "acknowledge", None)
 
 
 @router.post(
@@ -188,16 +158,7 @@ def acknowledge(situation_id: str, request: Request, session: SessionDep, princi
 def log_contact(
     situation_id: str, body: ContactIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "contacts",
-        lambda s: actions.log_contact(
-            session, s, result=body.result, at=body.at, note=body.note, actor=principal.actor, now=utc_now()
-        ),
-    )
+    return _act(session, request, principal, situation_id, "contacts", body)
 
 
 @router.post(
@@ -209,16 +170,7 @@ def log_contact(
 def resolve(
     situation_id: str, body: ResolveIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "resolve",
-        lambda s: actions.resolve(
-            session, s, outcome=body.outcome, note=body.note, actor=principal.actor, now=utc_now()
-        ),
-    )
+    return _act(session, request, principal, situation_id, "resolve", body)
 
 
 @router.post(
@@ -230,14 +182,7 @@ def resolve(
 def reopen(
     situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "reopen",
-        lambda s: actions.reopen(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
-    )
+    return _act(session, request, principal, situation_id, "reopen", body)
 
 
 @router.post(
@@ -249,14 +194,7 @@ def reopen(
 def escalate(
     situation_id: str, body: ReasonIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "escalate",
-        lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=principal.actor, now=utc_now()),
-    )
+    return _act(session, request, principal, situation_id, "escalate", body)
 
 
 @router.post(
@@ -269,21 +207,7 @@ def escalate(
 def requalify(
     situation_id: str, body: RequalifyIn, request: Request, session: SessionDep, principal: Actor
 ) -> dict[str, Any]:
-    return _act(
-        session,
-        request,
-        principal,
-        situation_id,
-        "requalify",
-        lambda s: actions.requalify(
-            session,
-            s,
-            add_flags=body.add_flags,
-            remove_flags=body.remove_flags,
-            actor=principal.actor,
-            context=in_force(session, utc_now(), with_weather=True),
-        ),
-    )
+    return _act(session, request, principal, situation_id, "requalify", body)
 
 
 @router.post(
@@ -295,30 +219,5 @@ def requalify(
     "409 (réessayer).",
 )
 def merge(situation_id: str, body: MergeIn, request: Request, session: SessionDep, principal: Actor) -> dict[str, Any]:
-    with deadlock_is_a_conflict():
-        # Both rows locked at once, in id order: two opposite merges cannot deadlock.
-        locked = actions.lock_situations(session, [situation_id, body.into])
-        source = actionable_situation(principal, locked.get(situation_id))
-        target = locked.get(body.into)
-        if target is None:
-            raise InvalidInput([FieldError("into", "not_found", "situation introuvable")])
-        if not can_act_on_situation(principal, target):
-            raise Forbidden("vous ne pouvez pas agir sur la situation cible (pilote ou MUS seulement)")
-        actions.merge(
-            session,
-            source,
-            target,
-            actor=principal.actor,
-            context=in_force(session, utc_now()),
-        )
-        # The target changed too (signals, facts, deadlines): its audit trail says so.
-        audit(
-            session,
-            principal,
-            "situation.merged_into",
-            now=utc_now(),
-            client=client_address(request),
-            situation_id=target.id,
-            detail={"from": source.id},
-        )
-        return _commit(session, request, principal, source, "merge")
+    merged = situation_actions.merge(session, principal, situation_id, body.into, client=client_address(request))
+    return _answer(session, merged)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRoute, page_form, require_page_roles
+from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles
 from services.api.web.formats import ITEM_LABELS, ROLE_LABELS, TASK_LABELS
 from services.api.web.render import render
 from services.core.access import ROLES, Principal
@@ -26,6 +25,7 @@ from services.core.territory import default_map
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
 DEAD_LETTERS_SHOWN = 50
+FIELD_LIMIT, LEADS_LIMIT = 200, 2000  # characters kept of a short field, of the list of leads
 DONE = {
     "jeton-revoque": "Jeton révoqué.",
     "personne-creee": "Personne créée : elle peut se connecter.",
@@ -76,18 +76,21 @@ def admin_page(request: Request, session: SessionDep, principal: Admin, fait: st
     return _page(request, session, principal, done=fait)
 
 
-def _field(form: dict[str, list[str]], name: str, limit: int = 200) -> str:
-    return form.get(name, [""])[0].strip()[:limit]
+def _done(session: Session, done: str, section: str) -> Response:
+    """Committed: back to the page, saying what was done (`DONE`), at its section."""
+    session.commit()
+    return RedirectResponse(f"/admin?fait={done}#{section}", status_code=303)
 
 
-def _create_token(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+@router.post("/admin/jetons")
+def new_token(request: Request, session: SessionDep, principal: Admin, form: PageForm) -> Response:
     try:
         secret = create_token(
             session,
-            role=_field(form, "role"),
-            leads=_leads(_field(form, "leads", 2000)),
+            role=form_value(form, "role", limit=FIELD_LIMIT),
+            leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
             territory_map=default_map(),
-            name=_field(form, "name") or None,
+            name=form_value(form, "name", limit=FIELD_LIMIT) or None,
         )
     except TokenError as err:
         return _page(request, session, principal, errors={"token": str(err)}, status=422)
@@ -96,85 +99,58 @@ def _create_token(request: Request, session: Session, principal: Principal, form
     return _page(request, session, principal, secret=secret, status=201)
 
 
-@router.post("/admin/jetons")
-async def new_token(request: Request, session: SessionDep, principal: Admin) -> Response:
-    return await run_in_threadpool(_create_token, request, session, principal, await page_form(request))
-
-
-def _revoke(session: Session, token_id: str) -> Response:
+@router.post("/admin/jetons/{token_id}/revoquer", dependencies=[READS_FORM])
+def revoke(token_id: str, session: SessionDep, _: Admin) -> Response:
     revoke_token(session, token_id, utc_now())
-    session.commit()
-    return RedirectResponse("/admin?fait=jeton-revoque#jetons", status_code=303)
+    return _done(session, "jeton-revoque", "jetons")
 
 
-@router.post("/admin/jetons/{token_id}/revoquer")
-async def revoke(token_id: str, request: Request, session: SessionDep, principal: Admin) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_revoke, session, token_id)
-
-
-def _create_user(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
+@router.post("/admin/personnes")
+def new_user(request: Request, session: SessionDep, principal: Admin, form: PageForm) -> Response:
     try:
         create_user(
             session,
-            username=_field(form, "username", 100),
-            password=form.get("password", [""])[0],
-            role=_field(form, "role"),
-            leads=_leads(_field(form, "leads", 2000)),
+            username=form_value(form, "username", limit=100),
+            password=form_value(form, "password", strip=False),
+            role=form_value(form, "role", limit=FIELD_LIMIT),
+            leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
             territory_map=default_map(),
             now=utc_now(),
         )
     except UserError as err:
         session.rollback()
         return _page(request, session, principal, errors={"user": str(err)}, status=422)
-    session.commit()
-    return RedirectResponse("/admin?fait=personne-creee#personnes", status_code=303)
+    return _done(session, "personne-creee", "personnes")
 
 
-@router.post("/admin/personnes")
-async def new_user(request: Request, session: SessionDep, principal: Admin) -> Response:
-    return await run_in_threadpool(_create_user, request, session, principal, await page_form(request))
-
-
-def _disable(session: Session, user_id: str) -> Response:
+@router.post("/admin/personnes/{user_id}/desactiver", dependencies=[READS_FORM])
+def disable(user_id: str, session: SessionDep, _: Admin) -> Response:
     try:
         disable_user(session, user_id, utc_now())
     except UserError:
         return RedirectResponse("/admin#personnes", status_code=303)
-    session.commit()
-    return RedirectResponse("/admin?fait=personne-desactivee#personnes", status_code=303)
-
-
-@router.post("/admin/personnes/{user_id}/desactiver")
-async def disable(user_id: str, request: Request, session: SessionDep, principal: Admin) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_disable, session, user_id)
+    return _done(session, "personne-desactivee", "personnes")
 
 
 # Dead letters: replayed by the same core function as `POST /v1/dead-letters/{id}/replay` (audited the same way,
 # with this admin as the one who replayed), one or all of them; a refusal is said in the section, nothing changed.
 
 
-def _replay_one(request: Request, session: Session, principal: Principal, letter_id: int) -> Response:
+@router.post("/admin/lettres-mortes/{letter_id}/rejouer", dependencies=[READS_FORM])
+def replay_letter(
+    letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: SessionDep, principal: Admin
+) -> Response:
     try:
         replay(session, letter_id, principal=principal, now=utc_now(), client=client_address(request))
     except (Conflict, NotFound) as err:
         session.rollback()
         status = 404 if isinstance(err, NotFound) else 409
         return _page(request, session, principal, errors={"letters": err.detail}, status=status)
-    session.commit()
-    return RedirectResponse("/admin?fait=lettre-rejouee#lettres", status_code=303)
+    return _done(session, "lettre-rejouee", "lettres")
 
 
-@router.post("/admin/lettres-mortes/{letter_id}/rejouer")
-async def replay_letter(
-    letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: SessionDep, principal: Admin
-) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_replay_one, request, session, principal, letter_id)
-
-
-def _replay_all(request: Request, session: Session, principal: Principal) -> Response:
+@router.post("/admin/lettres-mortes/rejouer", dependencies=[READS_FORM])
+def replay_all_letters(request: Request, session: SessionDep, principal: Admin) -> Response:
     outcomes = replay_waiting(session, principal=principal, now=utc_now(), client=client_address(request))
     session.commit()
     said = [
@@ -183,9 +159,3 @@ def _replay_all(request: Request, session: Session, principal: Principal) -> Res
     ]
     # Shown on this answer (what each became), like the CLI's `replay --all`.
     return _page(request, session, principal, replayed=said or ["Aucune lettre morte à rejouer."])
-
-
-@router.post("/admin/lettres-mortes/rejouer")
-async def replay_all_letters(request: Request, session: SessionDep, principal: Admin) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_replay_all, request, session, principal)

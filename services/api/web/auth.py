@@ -23,6 +23,7 @@ from services.core.errors import Conflict, DomainError, Forbidden, NotFound
 
 MAX_FORM_FIELDS = 200
 CSRF_FIELD = "csrf_token"
+Form = dict[str, list[str]]  # every value of each field, as sent
 
 
 class PageRefusal(Exception):
@@ -34,12 +35,20 @@ class PageRefusal(Exception):
         self.detail = detail
 
 
-def parse_form(body: bytes) -> dict[str, list[str]]:
-    """An `application/x-www-form-urlencoded` body, every value of each field (checkboxes repeat names)."""
-    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+def parse_form(body: bytes, *, max_fields: int = MAX_FORM_FIELDS) -> Form:
+    """An `application/x-www-form-urlencoded` body, every value of each field (checkboxes repeat names); more
+    than `max_fields` fields: ValueError."""
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=max_fields)
 
 
-async def page_form(request: Request) -> dict[str, list[str]]:
+def form_value(form: Form, name: str, *, limit: int | None = None, strip: bool = True) -> str:
+    """The first value sent for `name` ("" when none), without its outer spaces unless `strip` is off (a password,
+    a document), cut to `limit` characters."""
+    value = form.get(name, [""])[0]
+    return (value.strip() if strip else value)[:limit]
+
+
+async def page_form(request: Request) -> Form:
     if request.method in SAFE_METHODS:
         return {}
     try:
@@ -48,12 +57,19 @@ async def page_form(request: Request) -> dict[str, list[str]]:
         raise PageRefusal(400, "formulaire trop long") from err
 
 
+# A page route's form, read on the event loop (for a signed-in person, its CSRF token checked already by
+# `page_principal`): the route itself is then a plain `def`, run off the loop. A route that uses no field still
+# reads its form (`dependencies=[READS_FORM]`): a form too long is refused the same way everywhere.
+PageForm = Annotated[Form, Depends(page_form)]
+READS_FORM = Depends(page_form)
+
+
 async def page_principal(request: Request) -> Principal:
     """The caller of a page, or a refusal (401 → the sign-in page)."""
     checked = request
     if request.method not in SAFE_METHODS and "authorization" not in request.headers:
         # A form post: its hidden field stands for the header the API expects from scripts.
-        token = (await page_form(request)).get(CSRF_FIELD, [""])[0]
+        token = form_value(await page_form(request), CSRF_FIELD, strip=False)
         headers = [(k, v) for k, v in request.scope["headers"] if k != CSRF_HEADER.encode()]
         checked = Request({**request.scope, "headers": [*headers, (CSRF_HEADER.encode(), token.encode())]})
     try:

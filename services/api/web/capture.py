@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from services.api.deps import client_address
 from services.api.intake import accept, checked_key
 from services.api.problems import field_errors, problem
-from services.api.web.auth import CSRF_FIELD, PageRoute, page_form, require_page_roles
+from services.api.web.auth import CSRF_FIELD, Form, PageForm, PageRoute, form_value, require_page_roles
 from services.api.web.formats import OUTCOME_LABELS, SOURCE_LABELS, lead_label, paris_time, people_words, sector_label
 from services.api.web.render import PAGE_POLICY, STATIC_DIR, render
 from services.core.access import Principal
@@ -41,7 +41,6 @@ from services.core.situations.status import OPEN_STATUSES
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Who may send a signal: the same roles as `POST /v1/signals`.
 Reporter = Annotated[Principal, Depends(require_page_roles("outreach", "coordinator", "admin"))]
-FormDep = Annotated[dict[str, list[str]], Depends(page_form)]
 
 PEOPLE_COUNTS = (
     ("adults", "Adultes", "un adulte"),
@@ -77,10 +76,6 @@ ARRONDISSEMENTS = tuple((n, f"{_ordinal(n)} arrondissement") for n in range(1, 2
 # ---- form → the API's body ------------------------------------------------------------------------------
 
 
-def _first(form: dict[str, list[str]], name: str) -> str:
-    return (form.get(name) or [""])[0].strip()
-
-
 def _integer(raw: str) -> int | str:
     """A count as typed: a number when it is one, else the text, which the schema refuses in its words."""
     try:
@@ -96,10 +91,12 @@ def _number(raw: str) -> float | str:
         return raw
 
 
-def _location(form: dict[str, list[str]]) -> dict[str, Any] | None:
+def _location(form: Form) -> dict[str, Any] | None:
     """The phone's position when it gave one (with the postcode if typed too), else the postcode, else the
     arrondissement: the API's three forms of a place."""
-    lat, lon, postcode, arrondissement = (_first(form, name) for name in ("lat", "lon", "postcode", "arrondissement"))
+    lat, lon, postcode, arrondissement = (
+        form_value(form, name) for name in ("lat", "lon", "postcode", "arrondissement")
+    )
     if lat and lon:
         return {"lat": _number(lat), "lon": _number(lon), **({"postcode": postcode} if postcode else {})}
     if postcode:
@@ -109,11 +106,11 @@ def _location(form: dict[str, list[str]]) -> dict[str, Any] | None:
     return None
 
 
-def _details(form: dict[str, list[str]], fields: dict[str, str], errors: list[FieldError]) -> list[str] | None:
+def _details(form: Form, fields: dict[str, str], errors: list[FieldError]) -> list[str] | None:
     """Counts per value (« 2 femmes ») → the API's list of values; None when nothing is known."""
     values: list[str] = []
     for code, name in fields.items():
-        raw = _first(form, name)
+        raw = form_value(form, name)
         count = _integer(raw) if raw else 0
         if not isinstance(count, int) or not 0 <= count <= 500:
             errors.append(FieldError(name, "int_parsing", "doit être un nombre entre 0 et 500"))
@@ -122,12 +119,12 @@ def _details(form: dict[str, list[str]], fields: dict[str, str], errors: list[Fi
     return values or None
 
 
-def signal_body(form: dict[str, list[str]]) -> tuple[dict[str, Any], list[FieldError]]:
+def signal_body(form: Form) -> tuple[dict[str, Any], list[FieldError]]:
     """The API's JSON body for a form (and the errors only the form can make: its per-value counts)."""
     errors: list[FieldError] = []
     people: dict[str, Any] = {}
     for name, _, _ in PEOPLE_COUNTS:
-        raw = _first(form, name)
+        raw = form_value(form, name)
         people[name] = _integer(raw) if raw else 0
     genders, ages = _details(form, GENDER_FIELDS, errors), _details(form, AGE_FIELDS, errors)
     if genders is not None:
@@ -135,7 +132,7 @@ def signal_body(form: dict[str, list[str]]) -> tuple[dict[str, Any], list[FieldE
     if ages is not None:
         people["adult_age_bands"] = ages
     body: dict[str, Any] = {
-        "source": _first(form, "source") or DEFAULT_SOURCE,
+        "source": form_value(form, "source") or DEFAULT_SOURCE,
         "flags": [flag for flag in form.get("flags", []) if flag],
         "people": people,
     }
@@ -143,7 +140,7 @@ def signal_body(form: dict[str, list[str]]) -> tuple[dict[str, Any], list[FieldE
     if location is not None:
         body["location"] = location
     for name in ("place", "description", "observed_at"):
-        if value := _first(form, name):
+        if value := form_value(form, name):
             body[name] = value
     return body, errors
 
@@ -175,7 +172,7 @@ def page_errors(errors: list[FieldError]) -> list[FieldError]:
     return result
 
 
-def parse_signal(form: dict[str, list[str]]) -> SignalIn:
+def parse_signal(form: Form) -> SignalIn:
     """The form as the API's validated payload (its very schema), or InvalidInput with the API's field errors."""
     body, errors = signal_body(form)
     try:
@@ -250,13 +247,13 @@ def sent_view(signal: SubmittedSignal) -> SentView:
 
 
 def _form_context(
-    form: dict[str, list[str]] | None = None, errors: list[FieldError] | None = None, key: str | None = None
+    form: Form | None = None, errors: list[FieldError] | None = None, key: str | None = None
 ) -> dict[str, Any]:
     form = form or {}
     by_field: dict[str, str] = {}
     for error in errors or []:
         by_field[error.field] = f"{by_field[error.field]} {error.message}" if error.field in by_field else error.message
-    values = {name: _first(form, name) for name in form if name not in (CSRF_FIELD, "idempotency_key")}
+    values = {name: form_value(form, name) for name in form if name not in (CSRF_FIELD, "idempotency_key")}
     return {
         "values": values,
         "checked_flags": set(form.get("flags", [])),
@@ -282,10 +279,10 @@ def capture_page(request: Request, principal: Reporter) -> Response:
 
 
 @router.post("/signaler")
-async def submit(request: Request, principal: Reporter, form: FormDep) -> Response:
+async def submit(request: Request, principal: Reporter, form: PageForm) -> Response:
     """A plain form post answers with the page; the page's script asks for JSON (`Accept`) to stay on it."""
     wants_json = "application/json" in request.headers.get("accept", "")
-    raw_key = request.headers.get("idempotency-key") or _first(form, "idempotency_key") or None
+    raw_key = request.headers.get("idempotency-key") or form_value(form, "idempotency_key") or None
     try:
         payload = parse_signal(form)
         accepted = await accept(payload, principal.id, checked_key(raw_key))

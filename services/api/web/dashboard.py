@@ -3,6 +3,7 @@ from the same HTML. Every number comes in from `services.api.statistics.report_f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -115,6 +116,11 @@ def _number(value: Any) -> float | None:
     return None if value is None or isinstance(value, str) else float(value)
 
 
+def _count_bars(counts: dict[str, Any], label: Callable[[str], str]) -> list[tuple[str, str, float | None, str]]:
+    """A breakdown's bars: each key, its label, its count (none where masked) and the count as written."""
+    return [(key, label(key), _number(count), count_text(count)) for key, count in counts.items()]
+
+
 def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str, str]) -> list[dict[str, Any]]:
     by_fiche = _breakdown_rows("by_fiche", fiche_labels, now, before)
     by_outcome = _breakdown_rows("by_outcome", CHART_OUTCOME_LABELS, now, before)
@@ -160,15 +166,7 @@ def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str,
             "Situations ouvertes par fiche réflexe",
             "Fiche (principale)",
             by_fiche,
-            [
-                (
-                    key,
-                    f"{key} {fiche_labels.get(key, '')}",
-                    _number(now["by_fiche"][key]),
-                    count_text(now["by_fiche"][key]),
-                )
-                for key in now["by_fiche"]
-            ],
+            _count_bars(now["by_fiche"], lambda key: f"{key} {fiche_labels.get(key, '')}"),
             "Fiche principale de chaque situation ouverte dans le semestre.",
             "#3182bd",
         ),
@@ -177,15 +175,7 @@ def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str,
             "Issues des situations résolues",
             "Issue",
             by_outcome,
-            [
-                (
-                    key,
-                    CHART_OUTCOME_LABELS.get(key, key),
-                    _number(now["by_outcome"][key]),
-                    count_text(now["by_outcome"][key]),
-                )
-                for key in now["by_outcome"]
-            ],
+            _count_bars(now["by_outcome"], lambda key: CHART_OUTCOME_LABELS.get(key, key)),
             "Issue enregistrée pour chaque situation résolue dans le semestre.",
             "#31a354",
         ),
@@ -223,18 +213,22 @@ def _map(now: dict[str, Any], before: dict[str, Any], sector: str | None, link: 
     geometry = paris_map(default_map())
     values = now["by_sector"]
     bounds = classes([v for v in values.values() if isinstance(v, int)])
+
+    def colour_of(code: str) -> str:
+        """The chosen sector stands out; the others by their count (grey where none is shown)."""
+        if code == sector:
+            return PALETTE[3]
+        shown = values.get(code)
+        return "#f0f0f0" if shown is None else fill(shown, bounds)
+
     areas, labels = [], []
     for area in geometry.areas:
         shown = values.get(area.sector)
-        colour = "#f0f0f0" if shown is None else fill(shown, bounds)
-        if sector is not None and area.sector == sector:
-            colour = PALETTE[3]
         title = f"{place_label(area.sector)} : {count_text(shown) if shown is not None else 'non affiché'}"
-        areas.append({"path": area.path, "fill": colour, "title": title, "link": link(area.sector)})
+        areas.append({"path": area.path, "fill": colour_of(area.sector), "title": title, "link": link(area.sector)})
     dark = set(PALETTE[3:])
     for label in geometry.labels:
-        shown = values.get(label.sector)
-        colour = PALETTE[3] if sector == label.sector else ("#f0f0f0" if shown is None else fill(shown, bounds))
+        colour = colour_of(label.sector)
         labels.append(
             {"x": label.x, "y": label.y, "text": label.text, "ink": "#ffffff" if colour in dark else "#1a1a1a"}
         )

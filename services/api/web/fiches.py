@@ -1,6 +1,6 @@
 """`/admin/fiches`: the fiches réflexes as published versions, for admins and the MUS. The history with a diff
 of each version, a draft written as the fiche's YAML file, its impact on the last 90 days, publish, roll back:
-the same core functions as `/v1/fiches`, audited the same way."""
+each change made and audited by `services.api.fiche_changes`, as `/v1/fiches` makes it."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from services.api import fiche_changes
 from services.api.deps import SessionDep, client_address
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_rule
+from services.api.web.auth import PageForm, PageRefusal, PageRoute, form_value, require_page_rule
+from services.api.web.formats import IMPACT_LABELS, PUBLICATION_LABELS
 from services.api.web.render import render
 from services.core.access import Principal
-from services.core.access.audit import audit
 from services.core.access.policy import check_fiches_editor, may_see_impact_examples
 from services.core.clock import utc_now
 from services.core.errors import Conflict, InvalidInput
@@ -25,14 +25,11 @@ from services.core.fiches.impact import draft_impact
 from services.core.fiches.loader import parse_document
 from services.core.fiches.schema import DeadlinesModel, FicheModel
 from services.core.fiches.versions import (
-    create_draft,
     draft_books,
     fiche_history,
     file_of,
     get_draft,
     in_force_publication,
-    publish_draft,
-    rollback_fiche,
 )
 from services.core.models import FicheDraft
 from services.core.procedures import fiches_in_force
@@ -40,13 +37,6 @@ from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 IMPACT_DAYS = 90
-KIND_LABELS = {"seed": "graine (fiches_reflexes/)", "publish": "publication", "rollback": "retour arrière"}
-CHANGE_LABELS = {
-    "primary_fiche": "Fiche principale",
-    "lead": "Pilote",
-    "directives": "Consignes",
-    "deadlines": "Délais",
-}
 DONE = {"publie": "Brouillon publié : il s'applique aux nouvelles décisions.", "retour": "Version remise en vigueur."}
 
 
@@ -118,7 +108,7 @@ def _fiche_page(
         .limit(20)
     ).all()
     versions = [
-        {"version": v, "kind": KIND_LABELS.get(v.kind, v.kind), "diff": diff_lines(v.previous, v.document)}
+        {"version": v, "kind": PUBLICATION_LABELS.get(v.kind, v.kind), "diff": diff_lines(v.previous, v.document)}
         for v in history
     ]
     return render(
@@ -144,30 +134,22 @@ def fiche_page(code: str, request: Request, session: SessionDep, principal: Edit
     return response
 
 
-def _new_draft(request: Request, session: Session, principal: Principal, code: str, text: str) -> Response:
-    now = utc_now()
+@router.post("/admin/fiches/{code}/brouillons")
+def new_draft(code: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    code = code[:20]
+    text = form_value(form, "document", limit=60_000, strip=False)
     try:
         document = parse_document(text)
         if isinstance(document, dict) and document.get("code") != code:
             raise ValueError(f"code : la fiche de cette page est {code}")
-        draft = create_draft(session, document, actor=principal.actor, now=now)
+        draft = fiche_changes.draft(session, principal, document, client=client_address(request))
     except ValueError as err:
         return _fiche_page(request, session, principal, code, text=text, errors=[str(err)], status=422)
     except InvalidInput as err:
         session.rollback()
         errors = [f"{e.field} : {e.message}" for e in err.errors]
         return _fiche_page(request, session, principal, code, text=text, errors=errors, status=422)
-    detail = {"draft_id": draft.id, "code": draft.code, "version": draft.version}
-    audit(session, principal, "fiches.draft", now=now, client=client_address(request), detail=detail)
-    session.commit()
     return RedirectResponse(f"/admin/fiches/brouillons/{draft.id}", status_code=303)
-
-
-@router.post("/admin/fiches/{code}/brouillons")
-async def new_draft(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    text = form.get("document", [""])[0][:60_000]
-    return await run_in_threadpool(_new_draft, request, session, principal, code[:20], text)
 
 
 def _draft_page(
@@ -188,7 +170,7 @@ def _draft_page(
         in_force=current.versions.get(draft.code),
         diff=diff_lines(current.documents.get(file_of(draft.code)), draft.document),
         impact=impact,
-        changes=[(CHANGE_LABELS[name], count) for name, count in impact.changed.items()],
+        changes=[(IMPACT_LABELS[name], count) for name, count in impact.changed.items()],
         examples=impact.examples if may_see_impact_examples(principal) else [],
         error=error,
     )
@@ -201,43 +183,24 @@ def draft_page(draft_id: str, request: Request, session: SessionDep, principal: 
     return response
 
 
-def _publish(request: Request, session: Session, principal: Principal, draft_id: str, reason: str) -> Response:
-    now = utc_now()
+@router.post("/admin/fiches/brouillons/{draft_id}/publier")
+def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    draft_id, reason = draft_id[:36], form_value(form, "reason", limit=1000)
     try:
-        publication = publish_draft(session, draft_id, actor=principal.actor, now=now, reason=reason)
+        fiche_changes.publish(session, principal, draft_id, reason=reason, client=client_address(request))
     except Conflict as err:
         session.rollback()
         return _draft_page(request, session, principal, draft_id, error=err.detail)
-    detail = {"draft_id": draft_id, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.publish", now=now, client=client_address(request), detail=detail)
     code = get_draft(session, draft_id).code
-    session.commit()
     return RedirectResponse(f"/admin/fiches?fait=publie#{code}", status_code=303)
 
 
-@router.post("/admin/fiches/brouillons/{draft_id}/publier")
-async def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    reason = form.get("reason", [""])[0].strip()[:1000]
-    return await run_in_threadpool(_publish, request, session, principal, draft_id[:36], reason)
-
-
-def _roll_back(request: Request, session: Session, principal: Principal, code: str, to: str, reason: str) -> Response:
-    now = utc_now()
+@router.post("/admin/fiches/{code}/retour")
+def roll_back(code: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+    code, to, reason = code[:20], form_value(form, "to", limit=100), form_value(form, "reason", limit=1000)
     try:
-        publication = rollback_fiche(session, code, to, actor=principal.actor, now=now, reason=reason)
+        fiche_changes.roll_back(session, principal, code, to, reason=reason, client=client_address(request))
     except (Conflict, InvalidInput) as err:
         session.rollback()
         return _fiche_page(request, session, principal, code, errors=[err.detail], status=409)
-    detail = {"code": code, "to": to, "publication_id": publication.id, "book": publication.fingerprint}
-    audit(session, principal, "fiches.rollback", now=now, client=client_address(request), detail=detail)
-    session.commit()
     return RedirectResponse(f"/admin/fiches?fait=retour#{code}", status_code=303)
-
-
-@router.post("/admin/fiches/{code}/retour")
-async def roll_back(code: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    form = await page_form(request)
-    to = form.get("to", [""])[0].strip()[:100]
-    reason = form.get("reason", [""])[0].strip()[:1000]
-    return await run_in_threadpool(_roll_back, request, session, principal, code[:20], to, reason)

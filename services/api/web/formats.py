@@ -153,6 +153,15 @@ TASK_LABELS = {
     "urgence.scan_deadlines": "Balayage des échéances",
 }
 ITEM_LABELS = {"signal_id": "signalement", "delivery_id": "alerte", "situation_id": "situation"}
+WEATHER_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
+# A publication of the fiches by its kind, and what a draft's impact counts as changed.
+PUBLICATION_LABELS = {"seed": "graine (fiches_reflexes/)", "publish": "publication", "rollback": "retour arrière"}
+IMPACT_LABELS = {
+    "primary_fiche": "Fiche principale",
+    "lead": "Pilote",
+    "directives": "Consignes",
+    "deadlines": "Délais",
+}
 
 
 def sector_label(sector: str | None) -> str:

@@ -10,11 +10,10 @@ from functools import cache
 
 import numpy as np
 import shapely
-from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from services.core.stats.charts import project
-from services.core.territory import default_map
+from services.core.territory import default_map, grid_inside
 
 # Spacings (SVG units, the map is 640 wide) tried in turn until the arrondissement holds all its dots.
 SPACINGS: tuple[float, ...] = (9.0, 7.0, 5.5, 4.5, 3.5)
@@ -39,16 +38,7 @@ def slots(arrondissement: int, spacing: float) -> tuple[tuple[float, float], ...
     if inner.is_empty:
         inner = shape
     middle = inner.representative_point()
-    min_x, min_y, max_x, max_y = inner.bounds
-    found = []
-    y = min_y + spacing / 2
-    while y < max_y:
-        x = min_x + spacing / 2
-        while x < max_x:
-            if inner.contains(Point(x, y)):
-                found.append((x, y))
-            x += spacing
-        y += spacing
+    found = grid_inside(inner, spacing, spacing)
     found.sort(key=lambda p: (p[0] - middle.x) ** 2 + (p[1] - middle.y) ** 2)
     return tuple(found) or ((middle.x, middle.y),)
 

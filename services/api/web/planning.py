@@ -7,20 +7,19 @@ from collections import Counter, defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.problems import field_errors
-from services.api.web.auth import PageRoute, page_form, require_page_roles, require_page_rule
-from services.api.web.formats import lead_label
+from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles, require_page_rule
+from services.api.web.formats import WEATHER_LABELS, lead_label
 from services.api.web.mapping import dots
 from services.api.web.render import render
-from services.api.web.workspace import checked_lead, queue_rows
+from services.api.web.workspace import queue_rows
 from services.core.access import Principal
-from services.core.access.policy import check_weather_plan_setter
+from services.core.access.policy import check_weather_plan_setter, readable_queue
 from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
@@ -29,7 +28,6 @@ from services.core.territory import default_map
 from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-KIND_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}
 MAP_LIMIT = 500  # situations placed on the map: a queue page at its largest
 
 
@@ -53,8 +51,8 @@ def _weather_page(
         status=status,
         title="Plan météo",
         state=state,
-        kind_label=KIND_LABELS.get(state.kind, state.kind) if state else None,
-        kinds=[(kind, KIND_LABELS[kind], WEATHER_LEVELS[kind]) for kind in KIND_LABELS],
+        kind_label=WEATHER_LABELS.get(state.kind, state.kind) if state else None,
+        kinds=[(kind, WEATHER_LABELS[kind], WEATHER_LEVELS[kind]) for kind in WEATHER_LABELS],
         errors=errors or {},
         done={"set": "Plan météo déclenché.", "lifted": "Plan météo levé."}.get(done or ""),
     )
@@ -67,11 +65,12 @@ def weather_page(
     return _weather_page(request, session, principal, done=fait)
 
 
-def _set_weather(request: Request, session: Session, principal: Principal, form: dict[str, list[str]]) -> Response:
-    level = form.get("level", [""])[0].strip()
+@router.post("/meteo")
+def set_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter, form: PageForm) -> Response:
+    level = form_value(form, "level")
     try:
         body = WeatherPlanIn.model_validate(
-            {"kind": form.get("kind", [""])[0], "level": int(level) if level.isdigit() else level}
+            {"kind": form_value(form, "kind", strip=False), "level": int(level) if level.isdigit() else level}
         )
         set_plan(session, kind=body.kind, level=body.level, actor=principal.actor, now=utc_now())
     except ValidationError as err:
@@ -84,21 +83,11 @@ def _set_weather(request: Request, session: Session, principal: Principal, form:
     return RedirectResponse("/meteo?fait=set", status_code=303)
 
 
-@router.post("/meteo")
-async def set_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
-    return await run_in_threadpool(_set_weather, request, session, principal, await page_form(request))
-
-
-def _lift_weather(session: Session, principal: Principal) -> Response:
+@router.post("/meteo/lever", dependencies=[READS_FORM])
+def lift_weather(session: SessionDep, principal: WeatherPlanSetter) -> Response:
     clear_plan(session, actor=principal.actor, now=utc_now())
     session.commit()
     return RedirectResponse("/meteo?fait=lifted", status_code=303)
-
-
-@router.post("/meteo/lever")
-async def lift_weather(request: Request, session: SessionDep, principal: WeatherPlanSetter) -> Response:
-    await page_form(request)
-    return await run_in_threadpool(_lift_weather, session, principal)
 
 
 @router.get("/carte/{lead}")
@@ -108,7 +97,7 @@ def queue_map(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
 ) -> Response:
-    checked_lead(principal, lead)
+    readable_queue(principal, lead, default_map())
     page = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=MAP_LIMIT)
     items = page["items"]
     drawn = paris_map(default_map())

@@ -1,24 +1,23 @@
 """`/situations/{id}`: everything a coordinator needs to act on a situation, and its actions as plain forms
 (POST → 303 back, errors in French beside the field). Same core functions, same policy and same audit as
-`services.api.routers.situations`; the lock, scope and deadlock handling are that router's own helpers."""
+`services.api.routers.situations`: both take their actions by `services.api.situation_actions`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
-from services.api.conflicts import deadlock_is_a_conflict
 from services.api.deps import SessionDep, client_address
 from services.api.problems import field_errors
-from services.api.web.auth import PageRefusal, PageRoute, page_form, require_page_roles
+from services.api.situation_actions import ACTIONS, CHECKLIST, Tick, merge, take
+from services.api.web.auth import Form, PageForm, PageRefusal, PageRoute, form_value, require_page_roles
 from services.api.web.formats import (
     CONTACT_LABELS,
     DELIVERY_LABELS,
@@ -38,7 +37,6 @@ from services.api.web.render import render
 from services.core.access import Principal
 from services.core.access.audit import audit
 from services.core.access.policy import (
-    actionable_situation,
     can_act_on_situation,
     can_see_situation,
     may_read_personal_data,
@@ -48,18 +46,18 @@ from services.core.alerts.directory import partner_code
 from services.core.clock import utc_now
 from services.core.db import statement_by_statement
 from services.core.deadlines import DEADLINE_KINDS, DEADLINE_LABELS
-from services.core.decisions import in_force
-from services.core.errors import Conflict, FieldError, InvalidInput
+from services.core.errors import Conflict, DomainError, FieldError, InvalidInput
 from services.core.facts import FLAGS
 from services.core.fiches import FicheBook
 from services.core.models import Delivery, Event, Signal, Situation, Structure
 from services.core.procedures import fiches_in_force
-from services.core.retention import without_free_text
+from services.core.signals.words import DIRECTIVE_CALLS
 from services.core.situations import actions
-from services.core.situations.checklist import checklist, tick
+from services.core.situations.checklist import checklist
 from services.core.situations.nearby import merge_candidates
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import OPEN_STATUSES, status_label
+from services.core.situations.views import shown_event_data, shown_personal_fields, situation_events, situation_signals
 from services.core.stats.charts import paris_map, project
 from services.core.territory import default_map
 
@@ -163,10 +161,10 @@ def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) ->
     }
 
 
-def _timeline(events: list[Event], personal: bool) -> list[dict[str, Any]]:
+def _timeline(events: Sequence[Event], personal: bool) -> list[dict[str, Any]]:
     rows = []
     for event in reversed(events):  # newest first: what just happened is what people look for
-        data = event.data if personal else without_free_text(event)
+        data = shown_event_data(event, personal=personal)
         rows.append(
             {
                 "type": event.type,
@@ -211,24 +209,25 @@ def _event_details(kind: str, data: dict[str, Any]) -> list[str]:
     return details
 
 
-def _signals(session: Session, situation: Situation, personal: bool) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
-    ).all()
-    return [
-        {
-            "id": s.id,
-            "received": paris_time(s.received_at),
-            "observed": paris_time(s.observed_at),
-            "source": SOURCE_LABELS.get(s.source, s.source),
-            "people": s.people,
-            "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
-            "place": s.place if personal else None,
-            "point": _projected(s.lat, s.lon) if personal else None,
-            "description": s.description if personal else None,
-        }
-        for s in rows
-    ]
+def _signals(signals: Sequence[Signal], personal: bool) -> list[dict[str, Any]]:
+    rows = []
+    for s in signals:
+        shown = shown_personal_fields(s, personal=personal)
+        location = shown.get("location", {})
+        rows.append(
+            {
+                "id": s.id,
+                "received": paris_time(s.received_at),
+                "observed": paris_time(s.observed_at),
+                "source": SOURCE_LABELS.get(s.source, s.source),
+                "people": s.people,
+                "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
+                "place": shown.get("place"),
+                "point": _projected(location.get("lat"), location.get("lon")),
+                "description": shown.get("description"),
+            }
+        )
+    return rows
 
 
 def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
@@ -236,6 +235,12 @@ def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
         return None
     x, y = project(lon, lat, default_map())
     return {"x": f"{x:.1f}", "y": f"{y:.1f}"}
+
+
+def _directive_words(code: str) -> str:
+    """« appeler le 115 »: the number of the directive's call (`DIRECTIVE_CALLS`, as the capture page says it)."""
+    call = DIRECTIVE_CALLS.get(code)
+    return f"appeler le {call.number}" if call else code
 
 
 def _fiche_label(code: str, book: FicheBook) -> str:
@@ -256,7 +261,7 @@ def situation_page(
     now = utc_now()
     personal = may_read_personal_data(principal, situation, submitted_by=None)
     book = fiches_in_force(session)
-    events = list(session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))))
+    events = situation_events(session, situation)
     may_act = can_act_on_situation(principal, situation)
     allowed = {action for action in actions.ALLOWED_FROM if may_act and actions.can_do(action, situation.status)}
     fiches = [
@@ -287,7 +292,7 @@ def situation_page(
     flags = sorted(facts.get("flags", []))
     next_text, next_overdue = time_left(situation.next_deadline, now)
     partners = _partners(session, situation)
-    signals = _signals(session, situation, personal)
+    signals = _signals(situation_signals(session, situation), personal)
     if personal:
         audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
         session.commit()
@@ -308,7 +313,7 @@ def situation_page(
         flags=[FLAG_LABELS.get(f, f) for f in flags],
         current_flags=set(flags),
         flag_options=[(f, FLAG_LABELS.get(f, f)) for f in FLAGS],
-        directives=situation.decision.get("directives", []),
+        directives=[_directive_words(code) for code in situation.decision.get("directives", [])],
         fiches=fiches,
         checklist=items,
         is_open=situation.status in OPEN_STATUSES,
@@ -340,12 +345,11 @@ def read_situation(
 # --- Acting --------------------------------------------------------------------------------------------------
 
 
-def _one(form: dict[str, list[str]], name: str) -> str | None:
-    value = form.get(name, [""])[0].strip()
-    return value or None
+def _one(form: Form, name: str) -> str | None:
+    return form_value(form, name) or None
 
 
-def _body(form: dict[str, list[str]], action: str, situation: Situation) -> dict[str, Any]:
+def _body(form: Form, action: str, situation: Situation) -> dict[str, Any]:
     """The form's fields as the API's body for `action` (the same schema then checks them)."""
     if action == "contacts":
         return {"result": _one(form, "result"), "note": _one(form, "note")}
@@ -373,6 +377,19 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 FORM_FIELDS = {"add_flags": "flags", "remove_flags": "flags", "result": "result", "outcome": "outcome"}
 
 
+def _parsed(form: Form, action: str, situation: Situation) -> BaseModel | Tick | None:
+    """The action's body from the form, checked by the API's schema (none for `acknowledge`)."""
+    if action == CHECKLIST:
+        return Tick(form_value(form, "item"), done=form_value(form, "done") == "1")
+    schema = SCHEMAS.get(action)
+    if schema is None:
+        return None
+    try:
+        return schema.model_validate(_body(form, action, situation))
+    except ValidationError as err:
+        raise InvalidInput(field_errors(err.errors())) from err
+
+
 def _errors(found: list[FieldError]) -> Errors:
     errors: Errors = {}
     for error in found:
@@ -382,102 +399,25 @@ def _errors(found: list[FieldError]) -> Errors:
     return errors
 
 
-def _change(
-    session: Session, principal: Principal, action: str, body: BaseModel | None, form: dict[str, list[str]]
-) -> Callable[[Situation], None]:
-    now = utc_now()
-    actor = principal.actor
-    if action == "acknowledge":
-        return lambda s: actions.acknowledge(session, s, actor=actor, now=now)
-    if isinstance(body, ContactIn):
-        return lambda s: actions.log_contact(
-            session, s, result=body.result, at=body.at, note=body.note, actor=actor, now=now
-        )
-    if isinstance(body, ResolveIn):
-        return lambda s: actions.resolve(session, s, outcome=body.outcome, note=body.note, actor=actor, now=now)
-    if isinstance(body, ReasonIn) and action == "reopen":
-        return lambda s: actions.reopen(session, s, reason=body.reason, actor=actor, now=now)
-    if isinstance(body, ReasonIn):
-        return lambda s: actions.escalate_by_hand(session, s, reason=body.reason, actor=actor, now=now)
-    if isinstance(body, RequalifyIn):
-        return lambda s: actions.requalify(
-            session,
-            s,
-            add_flags=body.add_flags,
-            remove_flags=body.remove_flags,
-            actor=actor,
-            context=in_force(session, now, with_weather=True),
-        )
-    if action == "checklist":
-        item = _one(form, "item") or ""
-        done = _one(form, "done") == "1"
-
-        def tick_item(s: Situation) -> None:
-            tick(session, s, item=item, done=done, actor=actor, now=now, book=fiches_in_force(session))
-
-        return tick_item
-    raise PageRefusal(404, "action inconnue")
+def _not_proposed(_: Situation | None) -> DomainError:
+    """The page proposes only the situations its reader may merge into: any other target is not one of them."""
+    return InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
 
 
-def _merge(session: Session, request: Request, principal: Principal, situation_id: str, body: MergeIn) -> None:
-    """As `POST /v1/situations/{id}/merge`: both rows locked in id order, both trails audited."""
-    locked = actions.lock_situations(session, [situation_id, body.into])
-    source = actionable_situation(principal, locked.get(situation_id))
-    target = locked.get(body.into)
-    if target is None or not can_see_situation(principal, target) or not can_act_on_situation(principal, target):
-        raise InvalidInput([FieldError("into", "not_found", "choisissez une situation proposée")])
-    now = utc_now()
-    actions.merge(
-        session,
-        source,
-        target,
-        actor=principal.actor,
-        context=in_force(session, now),
-    )
-    client = client_address(request)
-    audit(
-        session,
-        principal,
-        "situation.merged_into",
-        now=now,
-        client=client,
-        situation_id=target.id,
-        detail={"from": source.id},
-    )
-    audit(session, principal, "situation.merge", now=now, client=client, situation_id=source.id)
-
-
-def _act(
-    request: Request, session: Session, principal: Principal, situation_id: str, action: str, form: dict[str, list[str]]
+@router.post("/situations/{situation_id}/{action}")
+def act(
+    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination, form: PageForm
 ) -> Response:
     situation = visible_situation(principal, session.get(Situation, situation_id))
-    if action not in (*actions.ALLOWED_FROM, "checklist"):
+    if action not in ACTIONS:
         raise PageRefusal(404, "action inconnue")
-    body: BaseModel | None = None
+    client = client_address(request)
     try:
-        schema = SCHEMAS.get(action)
-        if schema is not None:
-            try:
-                body = schema.model_validate(_body(form, action, situation))
-            except ValidationError as err:
-                raise InvalidInput(field_errors(err.errors())) from err
-        with deadlock_is_a_conflict():
-            if isinstance(body, MergeIn):
-                _merge(session, request, principal, situation_id, body)
-            else:
-                locked = actionable_situation(
-                    principal, actions.lock_situations(session, [situation_id]).get(situation_id)
-                )
-                _change(session, principal, action, body, form)(locked)
-                audit(
-                    session,
-                    principal,
-                    f"situation.{action}",
-                    now=utc_now(),
-                    client=client_address(request),
-                    situation_id=situation_id,
-                )
-            session.commit()
+        body = _parsed(form, action, situation)
+        if isinstance(body, MergeIn):
+            merge(session, principal, situation_id, body.into, client=client, refuse_target=_not_proposed)
+        else:
+            take(session, principal, situation_id, action, body, client=client)
     except InvalidInput as err:
         session.rollback()
         return situation_page(request, session, principal, situation, failure=Failure(action, _errors(err.errors), 422))
@@ -485,13 +425,5 @@ def _act(
         session.rollback()
         fresh = session.get(Situation, situation_id, populate_existing=True) or situation
         return situation_page(request, session, principal, fresh, failure=Failure(action, {"": err.detail}, 409))
-    anchor = "liste" if action == "checklist" else "actions"
+    anchor = "liste" if action == CHECKLIST else "actions"
     return RedirectResponse(f"/situations/{situation_id}?fait={action}#{anchor}", status_code=303)
-
-
-@router.post("/situations/{situation_id}/{action}")
-async def act(
-    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination
-) -> Response:
-    form = await page_form(request)  # already read (and its CSRF token checked) by the page's authentication
-    return await run_in_threadpool(_act, request, session, principal, situation_id, action, form)

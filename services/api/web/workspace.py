@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.api.deps import SessionDep
 from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
-from services.api.web.formats import lead_label, time_left
+from services.api.web.formats import lead_label, sector_label, time_left
 from services.api.web.render import home_path, render
 from services.core.access import Principal
 from services.core.access.policy import readable_queue
@@ -42,10 +42,6 @@ async def home(principal: PagePrincipal) -> Response:
 async def my_queue(principal: Coordination) -> Response:
     """A coordinator's first lead (the MUS: its own queue, with the escalations)."""
     return RedirectResponse(home_path(principal) if principal.role == "coordinator" else "/file/mus", status_code=303)
-
-
-def checked_lead(principal: Principal, lead: str) -> None:
-    readable_queue(principal, lead, default_map())
 
 
 def queue_rows(
@@ -99,7 +95,7 @@ def queue_view(
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    checked_lead(principal, lead)
+    readable_queue(principal, lead, default_map())
     statement_by_statement(session)  # reads only (before the first one)
     status = statut if statut in OPEN_STATUSES else None
     fiches = fiches_in_force(session)
@@ -122,5 +118,5 @@ def queue_view(
         filters_query="".join(f"{urlencode({k: v})}&" for k, v in filters.items() if v),
         status_options=[(value, status_label(value)) for value in OPEN_STATUSES],
         fiche_options=[(f.code, f"{f.code} — {f.label}") for f in fiches],
-        sector_options=list(SECTORS),
+        sector_options=[(sector, sector_label(sector)) for sector in SECTORS],
     )

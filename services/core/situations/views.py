@@ -1,7 +1,9 @@
-"""Situations as the queues and `GET /v1/situations/{id}` show them."""
+"""Situations as the queues, `GET /v1/situations/{id}` and the situation page show them: their signals and events
+read here, and what of them a reader without personal-data rights sees decided here (`shown_*`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -62,28 +64,47 @@ def queue_item(row: QueueRow, now: datetime) -> dict[str, Any]:
     }
 
 
+def situation_signals(session: Session, situation: Situation) -> Sequence[Signal]:
+    """The situation's signals, first received first."""
+    return session.exec(
+        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
+    ).all()
+
+
+def situation_events(session: Session, situation: Situation) -> Sequence[Event]:
+    """The situation's timeline, oldest first."""
+    return session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))).all()
+
+
+def shown_personal_fields(signal: Signal, *, personal: bool) -> dict[str, Any]:
+    """A signal's place, free text and coordinates (`personal_fields`) for a reader of personal data (the caller
+    has checked and audited the right); nothing for another reader."""
+    return personal_fields(signal) if personal else {}
+
+
+def shown_event_data(event: Event, *, personal: bool) -> dict[str, Any]:
+    """An event's data; without its free text (notes, reasons) for a reader without personal-data rights."""
+    return event.data if personal else without_free_text(event)
+
+
 def _signal_summary(signal: Signal, personal: bool) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+    return {
         "id": signal.id,
         "received_at": rfc3339(signal.received_at),
         "observed_at": rfc3339(signal.observed_at),
         "source": signal.source,
         "people": signal.people,
         "flags": signal.flags,
+        **shown_personal_fields(signal, personal=personal),
     }
-    if personal:
-        summary.update(personal_fields(signal))
-    return summary
 
 
 def situation_view(session: Session, situation: Situation, now: datetime, *, personal: bool) -> dict[str, Any]:
     """`personal`: with the signals' places, descriptions and coordinates and the events' notes (the caller
     has checked and audited the right to read them); without, free text is left out."""
     decision = situation.decision
-    events = session.exec(select(Event).where(col(Event.situation_id) == situation.id).order_by(col(Event.id))).all()
-    signals = session.exec(
-        select(Signal).where(col(Signal.situation_id) == situation.id).order_by(col(Signal.received_at))
-    ).all()
+    events = situation_events(session, situation)
+    signals = situation_signals(session, situation)
     return {
         "id": situation.id,
         "status": situation.status,
@@ -115,7 +136,7 @@ def situation_view(session: Session, situation: Situation, now: datetime, *, per
                 "type": e.type,
                 "at": rfc3339(e.at),
                 "actor": e.actor,
-                "data": e.data if personal else without_free_text(e),
+                "data": shown_event_data(e, personal=personal),
             }
             for e in events
         ],
