@@ -17,7 +17,14 @@ from services.core.decisions import expected
 from services.core.logs import CORRELATION_KEY
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
-from services.core.situations.orientation import Orientation, Waiting, by_sector, orient_signal, orient_signals
+from services.core.situations.orientation import (
+    Orientation,
+    Waiting,
+    by_sector,
+    orient_free_signals,
+    orient_signal,
+    orient_signals,
+)
 from services.core.territory import default_map
 from services.workers.celery_app import celery_app
 from services.workers.registry import (
@@ -68,18 +75,25 @@ def orient_signals_task(items: list[dict[str, Any]]) -> int:
         )
     except Exception as err:
         return _each_alone(items, err)
-    # Each group's transaction holds its own sectors' join locks only, so any order is free of deadlocks: start
-    # at a random group, so that two workers' batches do not follow each other group after group.
+    # Each group's transaction takes the join locks of its sectors that are free, never waiting while it holds
+    # some; the signals of the others go on, a sector a transaction (which then waits for that one lock alone).
+    # Start at a random group, so that two workers' batches do not follow each other group after group.
     start = random.randrange(len(groups)) if groups else 0
     oriented = 0
     for group in groups[start:] + groups[:start]:
 
-        def orient(session: Session, group: list[Waiting] = group) -> list[Orientation | None]:
+        def orient_free(session: Session, group: list[Waiting] = group) -> list[list[Waiting]]:
             # The book in force is read with the signals: a publication applies to the very next group.
-            return orient_signals(session, group, context=expected(utc_now()))
+            return orient_free_signals(session, group, context=expected(utc_now()))
 
         try:
-            in_transaction(orient)
+            busy = in_transaction(orient_free)
+            for sector in busy:
+
+                def orient(session: Session, sector: list[Waiting] = sector) -> list[Orientation | None]:
+                    return orient_signals(session, sector, context=expected(utc_now()))
+
+                in_transaction(orient)
         except Exception as err:
             _each_alone([item for item in items if item["signal_id"] in {w.signal_id for w in group}], err)
             continue

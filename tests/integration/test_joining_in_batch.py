@@ -17,7 +17,8 @@ from services.core.models._types import ids_from
 from services.core.procedures import fiches_in_force
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
-from services.core.situations.orientation import Waiting, by_sector, orient_signal, orient_signals
+from services.core.situations.orientation import Waiting, by_sector, orient_free_signals, orient_signal, orient_signals
+from services.core.situations.placement import JOIN_LOCK_SPACE
 from services.core.territory import default_map
 from tests.integration.test_workflow_helpers import BASE, family, hours_ago, north_of, single_adult
 
@@ -204,3 +205,49 @@ def test_a_large_batch_is_cut_into_whole_sectors() -> None:
         in_group = {sector_of[item.signal_id] for item in group}
         assert not in_group & seen, "un secteur coupé entre deux transactions"
         seen |= in_group
+
+
+def test_a_sector_locked_elsewhere_is_left_for_later_without_waiting() -> None:
+    """A batch never waits for a sector's join lock while it holds others: the signals of a busy sector are left
+    received, their outbox rows unfinished, and handed back; the others are oriented at once."""
+    ids = _accept_without_relay(SECTORS_BODIES)
+    territory_map = default_map()
+    with session_scope() as session:
+        sector_of = {s.id: territory_map.locate(lat=s.lat, lon=s.lon).sector for s in _signals(session, ids)}
+    busy = sector_of[ids[0]]
+    assert busy is not None
+    waiting = [Waiting(signal_id, outbox_id=1000 + n) for n, signal_id in enumerate(ids)]
+    with get_engine().begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (id, task, queue, payload, created_at, publish_count) SELECT"
+                " 1000 + n, 'urgence.route_signal', 'routing', '{}', now(), 1"
+                " FROM generate_series(0, :last) AS n"
+            ),
+            {"last": len(ids) - 1},
+        )
+    with get_engine().connect() as holder:
+        holder.execute(
+            text("SELECT pg_advisory_lock(:space, hashtext(:sector))"), {"space": JOIN_LOCK_SPACE, "sector": busy}
+        )
+        try:
+            with session_scope() as session:
+                left = orient_free_signals(
+                    session, waiting, context=DecisionContext(utc_now(), fiches_in_force(session), territory_map)
+                )
+                session.commit()
+        finally:
+            holder.execute(
+                text("SELECT pg_advisory_unlock(:space, hashtext(:sector))"), {"space": JOIN_LOCK_SPACE, "sector": busy}
+            )
+            holder.commit()
+    expected_left = [w for w in waiting if sector_of[w.signal_id] == busy]
+    assert left == [expected_left]
+    with session_scope() as session:
+        status = {s.id: s.status for s in _signals(session, ids)}
+        unfinished = set(session.connection().execute(text("SELECT id FROM outbox WHERE done_at IS NULL")).scalars())
+    for item in waiting:
+        if sector_of[item.signal_id] == busy:
+            assert status[item.signal_id] == "received" and item.outbox_id in unfinished
+        else:
+            assert status[item.signal_id] != "received" and item.outbox_id not in unfinished

@@ -24,7 +24,13 @@ from services.core.models import Signal, Situation, WeatherPlanState
 from services.core.outbox import mark_all_done
 from services.core.procedures import LATEST_FINGERPRINT, book_in_force
 from services.core.routing import Decision, route
-from services.core.situations.placement import JoinCandidates, join_candidates, place_signal, sighting_of_signal
+from services.core.situations.placement import (
+    JoinCandidates,
+    join_candidates,
+    place_signal,
+    sighting_of_signal,
+    take_free_join_locks,
+)
 from services.core.situations.timeline import record
 from services.core.territory import Territory, TerritoryMap
 
@@ -66,6 +72,25 @@ def orient_signals(
     outcome per item in order. The signals are locked in one statement, their sectors' join locks taken in
     another (in sector order: two batches never wait on each other in a cycle), their candidate situations read
     in a third, their outbox rows finished in a fourth. Each is oriented under its request's correlation id."""
+    outcomes, _ = _orient_all(session, waiting, context, wait=True)
+    return outcomes
+
+
+def orient_free_signals(
+    session: Session, waiting: Sequence[Waiting], *, context: DecisionContext
+) -> list[list[Waiting]]:
+    """As `orient_signals`, but only the signals whose sectors' join locks are free at once: the others are left
+    as they are (received, their outbox rows unfinished) and returned, sector by sector, for transactions of
+    their own. A transaction that waited for one sector while holding others would hold them for as long as it
+    waits: under load, workers' batches then queue behind one another sector after sector (a convoy), and the
+    wait feeds itself (slower batches, bigger batches, more sectors each)."""
+    _, left = _orient_all(session, waiting, context, wait=False)
+    return left
+
+
+def _orient_all(
+    session: Session, waiting: Sequence[Waiting], context: DecisionContext, *, wait: bool
+) -> tuple[list[Orientation | None], list[list[Waiting]]]:
     now, territory_map = context.now, context.territory_map
     found = _locked_with_plan(session, [item.signal_id for item in waiting], context.fiches)
     fiches = found.fiches
@@ -83,6 +108,14 @@ def orient_signals(
         )
         todo[signal.id] = (signal, territory, item)
     planned = sorted(todo.values(), key=lambda t: (t[1].sector or "", t[0].id))
+    left: dict[str, list[Waiting]] = {}
+    if not wait:
+        sectors = {territory.sector for _, territory, _ in planned if territory.in_paris and territory.sector}
+        free = take_free_join_locks(session, sorted(s for s in sectors if s is not None))
+        for signal, territory, _ in planned:
+            if territory.in_paris and territory.sector is not None and territory.sector not in free:
+                left.setdefault(territory.sector, []).append(todo.pop(signal.id)[2])
+        planned = [entry for entry in planned if entry[0].id in todo]
     decisions: dict[str, Decision] = {}
     for signal, territory, item in planned:
         with correlated(item.correlation_id):
@@ -102,9 +135,11 @@ def orient_signals(
                 session, signal, territory, decisions[signal.id], fiches, now, candidates.get(territory.sector or "")
             )
         outcomes[signal.id] = Orientation(signal.id, signal.status, signal.situation_id, replayed=False)
-    mark_all_done(session, [item.outbox_id for item in waiting if item.outbox_id is not None], now)
+    not_yet = {item.signal_id for items in left.values() for item in items}
+    done = [item.outbox_id for item in waiting if item.outbox_id is not None and item.signal_id not in not_yet]
+    mark_all_done(session, done, now)
     session.flush()
-    return [outcomes.get(item.signal_id) for item in waiting]
+    return [outcomes.get(item.signal_id) for item in waiting], [left[sector] for sector in sorted(left)]
 
 
 def by_sector(

@@ -132,6 +132,23 @@ def _windows(sightings: Sequence[Sighting]) -> dict[str, list[Any]]:
     }
 
 
+_FREE_JOIN_LOCKS = text(
+    "SELECT sector FROM unnest(CAST(:sectors AS text[])) AS sector"
+    " WHERE pg_try_advisory_xact_lock(:space, hashtext(sector))"
+)
+
+
+def take_free_join_locks(session: Session, sectors: Sequence[str]) -> set[str]:
+    """Of these sectors, those whose join lock is free: taken now, for the rest of the transaction, in one
+    statement that never waits (the others' are held by another transaction)."""
+    locked: set[str] = transaction_memo(session).setdefault("join_locks", set())
+    wanted = [sector for sector in sectors if sector not in locked]
+    if wanted:
+        rows = session.connection().execute(_FREE_JOIN_LOCKS, {"space": JOIN_LOCK_SPACE, "sectors": wanted})
+        locked.update(row[0] for row in rows)
+    return locked & set(sectors)
+
+
 def join_candidates(session: Session, sightings: Sequence[Sighting]) -> dict[str, JoinCandidates]:
     """For each sector of these sightings, the open situations they may join, read and locked under the sectors'
     join locks: the locks in one statement (those this transaction does not hold yet, in sector order), the
