@@ -19,7 +19,7 @@ from services.core.deadlines import DEADLINE_LABELS
 from services.core.fiches import FicheBook
 from services.core.stats.charts import HIDDEN_FILL, PALETTE, bars, classes, fill, paris_map
 from services.core.stats.semesters import PARIS, Semester
-from services.core.territory import SECTORS, default_map
+from services.core.territory import SECTORS, TerritoryMap
 
 # Its own environment: the page is self-contained (inline styles), for the PDF printer as for browsers.
 TEMPLATES = Environment(
@@ -209,8 +209,10 @@ def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str,
     ]
 
 
-def _map(now: dict[str, Any], before: dict[str, Any], sector: str | None, link: Any) -> dict[str, Any]:
-    geometry = paris_map(default_map())
+def _map(
+    now: dict[str, Any], before: dict[str, Any], sector: str | None, link: Any, territory_map: TerritoryMap
+) -> dict[str, Any]:
+    geometry = paris_map(territory_map)
     values = now["by_sector"]
     bounds = classes([v for v in values.values() if isinstance(v, int)])
 
@@ -276,9 +278,10 @@ def render_dashboard(
     generated_at: datetime,
     csrf_token: str = "",
     book: FicheBook,
+    territory_map: TerritoryMap,
 ) -> str:
     fiche_labels = {code: book.label(code) for code in book.codes}
-    allowed = statistics_sectors(principal, default_map().zones)
+    allowed = statistics_sectors(principal, territory_map.zones)
     choices = [None, *SECTORS] if allowed is None else [s for s in SECTORS if s in allowed]
     variant_choice = len(statistics_variants(principal)) > 1
 
@@ -316,6 +319,7 @@ def render_dashboard(
                 if allowed is None or s in allowed
                 else link(page_path, sector=sector, variant=keep_variant)
             ),
+            territory_map,
         ),
         sources=_breakdown_rows("by_source", SOURCE_LABELS, now, before),
         generated_at=generated_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M"),
