@@ -144,5 +144,6 @@ class TerritoryMap:
 @cache
 def default_map() -> TerritoryMap:
     """The map of the package's data, loaded once per process: only composition roots (startup, CLI, the API's
-    dependency, `decisions.in_force`) call it; core takes the map as a parameter."""
+    dependency for routes and pages, `decisions.in_force`, the migrations' seeding) call it; core takes the map
+    as a parameter."""
     return TerritoryMap.load()

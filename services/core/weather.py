@@ -11,9 +11,8 @@ from sqlmodel import Session, col, select
 
 from services.core.errors import FieldError, InvalidInput
 from services.core.facts import WeatherPlan
+from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.models import Event, WeatherPlanState
-
-MAX_LEVELS = {"grand_froid": 3, "canicule": 4}
 
 
 class WeatherPlanIn(BaseModel):
@@ -42,10 +41,10 @@ def plan_in_force(session: Session) -> WeatherPlanState | None:
 
 
 def set_plan(session: Session, *, kind: str, level: int, actor: str, now: datetime) -> WeatherPlanState:
-    if kind not in MAX_LEVELS:
+    if kind not in WEATHER_LEVELS:
         raise InvalidInput([FieldError("kind", "enum", "attendu grand_froid ou canicule")])
-    if not 1 <= level <= MAX_LEVELS[kind]:
-        raise InvalidInput([FieldError("level", "range", f"niveau de 1 à {MAX_LEVELS[kind]} pour {kind}")])
+    if not 1 <= level <= WEATHER_LEVELS[kind]:
+        raise InvalidInput([FieldError("level", "range", f"niveau de 1 à {WEATHER_LEVELS[kind]} pour {kind}")])
     state = session.get(WeatherPlanState, 1, with_for_update=True)
     if state is None:
         state = WeatherPlanState(id=1, kind=kind, level=level, set_at=now, set_by=actor)

@@ -65,6 +65,7 @@ def dashboard(
         generated_at=utc_now(),
         csrf_token=getattr(request.state, "csrf_token", ""),
         book=fiches_in_force(session),
+        territory_map=territory_map,
     )
     if kind == "pdf":
         settings = get_settings()

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from services.api import situation_actions
-from services.api.deps import QueryInstant, SessionDep, client_address, require_roles, require_rule
+from services.api.deps import QueryInstant, SessionDep, TerritoryDep, client_address, require_roles, require_rule
 from services.api.openapi import problems
 from services.api.schemas.situations import SituationOut, SituationPage
 from services.core.access import Principal
@@ -24,7 +24,6 @@ from services.core.paging import DEFAULT_PAGE, MAX_PAGE
 from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, RequalifyIn, ResolveIn
 from services.core.situations.status import ALL_STATUSES, STATUS_PATTERN
 from services.core.situations.views import SituationFilter, list_situations, situation_view
-from services.core.territory import default_map
 
 router = APIRouter(prefix="/v1", tags=["situations"])
 COORDINATION = require_roles("coordinator", "admin")
@@ -57,10 +56,11 @@ def read_queue(
     lead: str,
     session: SessionDep,
     principal: Annotated[Principal, Depends(COORDINATION)],
+    territory_map: TerritoryDep,
     limit: Limit = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    readable_queue(principal, lead, default_map())
+    readable_queue(principal, lead, territory_map)
     where = SituationFilter(lead=lead, include_escalated=lead == LEAD_MUS)
     return list_situations(session, where, now=utc_now(), limit=limit, cursor=cursor)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from services.api.deps import SessionDep, client_address
+from services.api.deps import SessionDep, TerritoryDep, client_address
 from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles
 from services.api.web.formats import ITEM_LABELS, ROLE_LABELS, TASK_LABELS
 from services.api.web.render import render
@@ -20,7 +20,6 @@ from services.core.alerts.directory import list_structures
 from services.core.clock import utc_now
 from services.core.deadletters import list_dead_letters, replay, replay_waiting, waiting_ids
 from services.core.errors import Conflict, NotFound
-from services.core.territory import default_map
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Admin = Annotated[Principal, Depends(require_page_roles("admin"))]
@@ -83,13 +82,15 @@ def _done(session: Session, done: str, section: str) -> Response:
 
 
 @router.post("/admin/jetons")
-def new_token(request: Request, session: SessionDep, principal: Admin, form: PageForm) -> Response:
+def new_token(
+    request: Request, session: SessionDep, principal: Admin, territory_map: TerritoryDep, form: PageForm
+) -> Response:
     try:
         secret = create_token(
             session,
             role=form_value(form, "role", limit=FIELD_LIMIT),
             leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
-            territory_map=default_map(),
+            territory_map=territory_map,
             name=form_value(form, "name", limit=FIELD_LIMIT) or None,
         )
     except TokenError as err:
@@ -106,7 +107,9 @@ def revoke(token_id: str, session: SessionDep, _: Admin) -> Response:
 
 
 @router.post("/admin/personnes")
-def new_user(request: Request, session: SessionDep, principal: Admin, form: PageForm) -> Response:
+def new_user(
+    request: Request, session: SessionDep, principal: Admin, territory_map: TerritoryDep, form: PageForm
+) -> Response:
     try:
         create_user(
             session,
@@ -114,7 +117,7 @@ def new_user(request: Request, session: SessionDep, principal: Admin, form: Page
             password=form_value(form, "password", strip=False),
             role=form_value(form, "role", limit=FIELD_LIMIT),
             leads=_leads(form_value(form, "leads", limit=LEADS_LIMIT)),
-            territory_map=default_map(),
+            territory_map=territory_map,
             now=utc_now(),
         )
     except UserError as err:

@@ -19,7 +19,7 @@ from services.core.deadlines import DEADLINE_LABELS
 from services.core.fiches import FicheBook
 from services.core.stats.charts import HIDDEN_FILL, PALETTE, bars, classes, fill, paris_map
 from services.core.stats.semesters import PARIS, Semester
-from services.core.territory import SECTORS, default_map
+from services.core.territory import SECTORS, TerritoryMap
 
 # Its own environment: the page is self-contained (inline styles), for the PDF printer as for browsers.
 TEMPLATES = Environment(
@@ -74,36 +74,27 @@ def _key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[Row]:
     ]
     for kind, label in DEADLINE_LABELS.items():
         noun = label.lower()
-        figure = f"time_to_{kind}"
-        rows.append(
-            _row(
-                f"{figure}.median_minutes",
-                f"Délai médian de {noun}",
-                now[figure]["median_minutes"],
-                before[figure]["median_minutes"],
-                minutes_text,
-            )
-        )
-        rows.append(
-            _row(
-                f"{figure}.p90_minutes",
-                f"Délai de {noun} tenu pour 9 situations sur 10",
-                now[figure]["p90_minutes"],
-                before[figure]["p90_minutes"],
-                minutes_text,
-            )
-        )
-    for kind, label in DEADLINE_LABELS.items():
-        rows.append(
-            _row(
-                f"deadlines_met.{kind}",
-                f"Délais de {label.lower()} tenus",
-                now["deadlines_met"][kind],
-                before["deadlines_met"][kind],
-                share_text,
-            )
-        )
+        wording = (f"Délai médian de {noun}", f"Délai de {noun} tenu pour 9 situations sur 10")
+        rows.extend(_duration_rows(f"time_to_{kind}", wording, now, before))
+    rows.extend(_met_rows(now, before, lambda label: f"Délais de {label.lower()} tenus"))
     return rows
+
+
+def _duration_rows(figure: str, labels: tuple[str, str], now: dict[str, Any], before: dict[str, Any]) -> list[Row]:
+    """A duration's rows: its median, then the time kept for 9 situations out of 10, under `labels`."""
+    return [
+        _row(f"{figure}.{field}", label, now[figure][field], before[figure][field], minutes_text)
+        for field, label in zip(("median_minutes", "p90_minutes"), labels, strict=True)
+    ]
+
+
+def _met_rows(now: dict[str, Any], before: dict[str, Any], wording: Callable[[str], str]) -> list[Row]:
+    """The share of each deadline met, a row a deadline, labelled `wording(its label)`."""
+    met, met_before = now["deadlines_met"], before["deadlines_met"]
+    return [
+        _row(f"deadlines_met.{kind}", wording(label), met[kind], met_before[kind], share_text)
+        for kind, label in DEADLINE_LABELS.items()
+    ]
 
 
 def _breakdown_rows(figure: str, labels: dict[str, str], now: dict[str, Any], before: dict[str, Any]) -> list[Row]:
@@ -124,20 +115,8 @@ def _count_bars(counts: dict[str, Any], label: Callable[[str], str]) -> list[tup
 def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str, str]) -> list[dict[str, Any]]:
     by_fiche = _breakdown_rows("by_fiche", fiche_labels, now, before)
     by_outcome = _breakdown_rows("by_outcome", CHART_OUTCOME_LABELS, now, before)
-    deadlines = [
-        _row(f"deadlines_met.{kind}", label, now["deadlines_met"][kind], before["deadlines_met"][kind], share_text)
-        for kind, label in DEADLINE_LABELS.items()
-    ]
-    ack_rows = [
-        _row(
-            f"time_to_ack.{field}",
-            label,
-            now["time_to_ack"][field],
-            before["time_to_ack"][field],
-            minutes_text,
-        )
-        for field, label in (("median_minutes", "Médiane"), ("p90_minutes", "9 situations sur 10"))
-    ]
+    deadlines = _met_rows(now, before, str)
+    ack_rows = _duration_rows("time_to_ack", ("Médiane", "9 situations sur 10"), now, before)
     ack_bars = []
     for field, label in (("median_minutes", "Médiane"), ("p90_minutes", "9 sur 10")):
         for which, report in (("current", now), ("previous", before)):
@@ -209,8 +188,10 @@ def _charts(now: dict[str, Any], before: dict[str, Any], fiche_labels: dict[str,
     ]
 
 
-def _map(now: dict[str, Any], before: dict[str, Any], sector: str | None, link: Any) -> dict[str, Any]:
-    geometry = paris_map(default_map())
+def _map(
+    now: dict[str, Any], before: dict[str, Any], sector: str | None, link: Any, territory_map: TerritoryMap
+) -> dict[str, Any]:
+    geometry = paris_map(territory_map)
     values = now["by_sector"]
     bounds = classes([v for v in values.values() if isinstance(v, int)])
 
@@ -276,9 +257,10 @@ def render_dashboard(
     generated_at: datetime,
     csrf_token: str = "",
     book: FicheBook,
+    territory_map: TerritoryMap,
 ) -> str:
     fiche_labels = {code: book.label(code) for code in book.codes}
-    allowed = statistics_sectors(principal, default_map().zones)
+    allowed = statistics_sectors(principal, territory_map.zones)
     choices = [None, *SECTORS] if allowed is None else [s for s in SECTORS if s in allowed]
     variant_choice = len(statistics_variants(principal)) > 1
 
@@ -316,6 +298,7 @@ def render_dashboard(
                 if allowed is None or s in allowed
                 else link(page_path, sector=sector, variant=keep_variant)
             ),
+            territory_map,
         ),
         sources=_breakdown_rows("by_source", SOURCE_LABELS, now, before),
         generated_at=generated_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M"),

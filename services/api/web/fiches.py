@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from services.api import fiche_changes
-from services.api.deps import SessionDep, client_address
+from services.api.deps import SessionDep, TerritoryDep, client_address
 from services.api.web.auth import PageForm, PageRefusal, PageRoute, form_value, require_page_rule
 from services.api.web.formats import IMPACT_LABELS, PUBLICATION_LABELS
 from services.api.web.render import render
@@ -33,7 +33,7 @@ from services.core.fiches.versions import (
 )
 from services.core.models import FicheDraft
 from services.core.procedures import fiches_in_force
-from services.core.territory import default_map
+from services.core.territory import TerritoryMap
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 IMPACT_DAYS = 90
@@ -153,12 +153,18 @@ def new_draft(code: str, request: Request, session: SessionDep, principal: Edito
 
 
 def _draft_page(
-    request: Request, session: Session, principal: Principal, draft_id: str, *, error: str | None = None
+    request: Request,
+    session: Session,
+    principal: Principal,
+    territory_map: TerritoryMap,
+    draft_id: str,
+    *,
+    error: str | None = None,
 ) -> Response:
     now = utc_now()
     draft = get_draft(session, draft_id)
     before, after = draft_books(session, draft, now=now)
-    impact = draft_impact(session, before, after, default_map(), days=IMPACT_DAYS, now=now)
+    impact = draft_impact(session, before, after, territory_map, days=IMPACT_DAYS, now=now)
     current = in_force_publication(session, now)
     return render(
         request,
@@ -177,20 +183,29 @@ def _draft_page(
 
 
 @router.get("/admin/fiches/brouillons/{draft_id}")
-def draft_page(draft_id: str, request: Request, session: SessionDep, principal: Editor) -> Response:
-    response = _draft_page(request, session, principal, draft_id)
+def draft_page(
+    draft_id: str, request: Request, session: SessionDep, principal: Editor, territory_map: TerritoryDep
+) -> Response:
+    response = _draft_page(request, session, principal, territory_map, draft_id)
     session.commit()
     return response
 
 
 @router.post("/admin/fiches/brouillons/{draft_id}/publier")
-def publish(draft_id: str, request: Request, session: SessionDep, principal: Editor, form: PageForm) -> Response:
+def publish(
+    draft_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: Editor,
+    territory_map: TerritoryDep,
+    form: PageForm,
+) -> Response:
     draft_id, reason = draft_id[:36], form_value(form, "reason", limit=1000)
     try:
         fiche_changes.publish(session, principal, draft_id, reason=reason, client=client_address(request))
     except Conflict as err:
         session.rollback()
-        return _draft_page(request, session, principal, draft_id, error=err.detail)
+        return _draft_page(request, session, principal, territory_map, draft_id, error=err.detail)
     code = get_draft(session, draft_id).code
     return RedirectResponse(f"/admin/fiches?fait=publie#{code}", status_code=303)
 

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.core.leads import Lead
+from services.core.outbox import DELIVER_ALERT, ROUTE_SIGNAL, SCAN_DEADLINES
 
 PARIS = ZoneInfo("Europe/Paris")
 NARROW_SPACE = "\u202f"  # between thousands and before %, as French typography has it
@@ -148,9 +149,9 @@ def actor_text(actor: str) -> str:
 
 # The work a dead letter holds, by task name (`services/core/outbox.py`), and the item it names, by payload key.
 TASK_LABELS = {
-    "urgence.route_signal": "Routage d'un signalement",
-    "urgence.deliver_alert": "Envoi d'une alerte",
-    "urgence.scan_deadlines": "Balayage des échéances",
+    ROUTE_SIGNAL: "Routage d'un signalement",
+    DELIVER_ALERT: "Envoi d'une alerte",
+    SCAN_DEADLINES: "Balayage des échéances",
 }
 ITEM_LABELS = {"signal_id": "signalement", "delivery_id": "alerte", "situation_id": "situation"}
 WEATHER_LABELS = {"grand_froid": "Grand froid", "canicule": "Canicule"}

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
+from services.api.deps import TerritoryDep
 from services.api.web.auth import PageRoute, require_page_roles
 from services.api.web.formats import time_left
 from services.api.web.render import ENVIRONMENT
@@ -45,7 +46,6 @@ from services.core.settings import get_settings
 from services.core.situations.live import CHANNEL, changed_since, read_changed
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import QueueRow, SituationFilter, queue_item, queue_page
-from services.core.territory import default_map
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -290,10 +290,11 @@ async def queue_stream(
     lead: str,
     request: Request,
     principal: Coordination,
+    territory_map: TerritoryDep,
     last_event_id: Annotated[str | None, Header(max_length=30)] = None,
     depuis: Annotated[str | None, Query(max_length=30)] = None,
 ) -> Response:
-    readable_queue(principal, lead, default_map())
+    readable_queue(principal, lead, territory_map)
     since = _parse_event_id(last_event_id, depuis)
     stream = Stream(principal, lead)
     center = hub()

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from services.api.deps import SessionDep
+from services.api.deps import SessionDep, TerritoryDep
 from services.api.problems import field_errors
 from services.api.web.auth import READS_FORM, PageForm, PageRoute, form_value, require_page_roles, require_page_rule
 from services.api.web.formats import WEATHER_LABELS, lead_label
@@ -24,7 +24,6 @@ from services.core.clock import utc_now
 from services.core.errors import InvalidInput
 from services.core.fiches.vocabulary import WEATHER_LEVELS
 from services.core.stats.charts import paris_map
-from services.core.territory import default_map
 from services.core.weather import WeatherPlanIn, clear_plan, plan_in_force, set_plan
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,11 +95,12 @@ def queue_map(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))],
+    territory_map: TerritoryDep,
 ) -> Response:
-    readable_queue(principal, lead, default_map())
+    readable_queue(principal, lead, territory_map)
     page = queue_rows(session, lead, status=None, fiche=None, sector=None, cursor=None, limit=MAP_LIMIT)
     items = page["items"]
-    drawn = paris_map(default_map())
+    drawn = paris_map(territory_map)
     by_sector = Counter(item["sector"] for item in items)
     overdue = Counter(item["sector"] for item in items if item["overdue"])
     in_arrondissement: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -108,7 +108,7 @@ def queue_map(
         in_arrondissement[item["arrondissement"]].append(item)
     pins = []
     for number, placed in in_arrondissement.items():
-        radius, positions = dots(number, len(placed))
+        radius, positions = dots(number, len(placed), territory_map)
         for item, (x, y) in zip(placed, positions, strict=True):
             kind = " overdue" if item["overdue"] else (" escalated" if item["escalation_level"] else "")
             pins.append({"x": f"{x:.1f}", "y": f"{y:.1f}", "r": f"{radius:.1f}", "kind": kind})

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
-from services.api.deps import SessionDep, client_address
+from services.api.deps import SessionDep, TerritoryDep, client_address
 from services.api.problems import field_errors
 from services.api.situation_actions import ACTIONS, CHECKLIST, Tick, merge, take
 from services.api.web.auth import Form, PageForm, PageRefusal, PageRoute, form_value, require_page_roles
@@ -59,7 +59,7 @@ from services.core.situations.schemas import ContactIn, MergeIn, ReasonIn, Requa
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import shown_event_data, shown_personal_fields, situation_events, situation_signals
 from services.core.stats.charts import paris_map, project
-from services.core.territory import default_map
+from services.core.territory import TerritoryMap
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Coordination = Annotated[Principal, Depends(require_page_roles("coordinator", "admin"))]
@@ -144,12 +144,14 @@ def _partners(session: Session, situation: Situation) -> list[dict[str, Any]]:
     return rows
 
 
-def _map(situation: Situation, personal: bool, signals: list[dict[str, Any]]) -> dict[str, Any]:
+def _map(
+    situation: Situation, personal: bool, signals: list[dict[str, Any]], territory_map: TerritoryMap
+) -> dict[str, Any]:
     """All Paris with the arrondissement, and a close-up of it with the places of the signals (the last one
     larger) when the reader may see places."""
-    drawn = paris_map(default_map())
-    point = _projected(situation.last_lat, situation.last_lon) if personal else None
-    x, y, width, height = frame(situation.arrondissement)
+    drawn = paris_map(territory_map)
+    point = _projected(situation.last_lat, situation.last_lon, territory_map) if personal else None
+    x, y, width, height = frame(situation.arrondissement, territory_map)
     return {
         "map": drawn,
         "here": situation.arrondissement,
@@ -209,7 +211,7 @@ def _event_details(kind: str, data: dict[str, Any]) -> list[str]:
     return details
 
 
-def _signals(signals: Sequence[Signal], personal: bool) -> list[dict[str, Any]]:
+def _signals(signals: Sequence[Signal], personal: bool, territory_map: TerritoryMap) -> list[dict[str, Any]]:
     rows = []
     for s in signals:
         shown = shown_personal_fields(s, personal=personal)
@@ -223,17 +225,17 @@ def _signals(signals: Sequence[Signal], personal: bool) -> list[dict[str, Any]]:
                 "people": s.people,
                 "flags": [FLAG_LABELS.get(f, f) for f in s.flags],
                 "place": shown.get("place"),
-                "point": _projected(location.get("lat"), location.get("lon")),
+                "point": _projected(location.get("lat"), location.get("lon"), territory_map),
                 "description": shown.get("description"),
             }
         )
     return rows
 
 
-def _projected(lat: float | None, lon: float | None) -> dict[str, str] | None:
+def _projected(lat: float | None, lon: float | None, territory_map: TerritoryMap) -> dict[str, str] | None:
     if lat is None or lon is None:
         return None
-    x, y = project(lon, lat, default_map())
+    x, y = project(lon, lat, territory_map)
     return {"x": f"{x:.1f}", "y": f"{y:.1f}"}
 
 
@@ -252,6 +254,7 @@ def situation_page(
     session: Session,
     principal: Principal,
     situation: Situation,
+    territory_map: TerritoryMap,
     *,
     failure: Failure | None = None,
     done: str | None = None,
@@ -292,7 +295,7 @@ def situation_page(
     flags = sorted(facts.get("flags", []))
     next_text, next_overdue = time_left(situation.next_deadline, now)
     partners = _partners(session, situation)
-    signals = _signals(situation_signals(session, situation), personal)
+    signals = _signals(situation_signals(session, situation), personal, territory_map)
     if personal:
         audit(session, principal, "situation.read", now=now, client=client_address(request), situation_id=situation.id)
         session.commit()
@@ -322,7 +325,7 @@ def situation_page(
         next_text=next_text,
         next_overdue=next_overdue,
         escalations=[ESCALATION_REASONS.get(r, r) for r in situation.escalation_reasons],
-        map=_map(situation, personal, signals),
+        map=_map(situation, personal, signals, territory_map),
         signals=signals,
         timeline=_timeline(events, personal),
         candidates=candidates,
@@ -335,11 +338,16 @@ def situation_page(
 
 @router.get("/situations/{situation_id}")
 def read_situation(
-    situation_id: str, request: Request, session: SessionDep, principal: Coordination, fait: str | None = None
+    situation_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: Coordination,
+    territory_map: TerritoryDep,
+    fait: str | None = None,
 ) -> Response:
     statement_by_statement(session)  # reads, then the read's audit entry committed by its own INSERT
     situation = visible_situation(principal, session.get(Situation, situation_id))
-    return situation_page(request, session, principal, situation, done=fait)
+    return situation_page(request, session, principal, situation, territory_map, done=fait)
 
 
 # --- Acting --------------------------------------------------------------------------------------------------
@@ -406,7 +414,13 @@ def _not_proposed(_: Situation | None) -> DomainError:
 
 @router.post("/situations/{situation_id}/{action}")
 def act(
-    situation_id: str, action: str, request: Request, session: SessionDep, principal: Coordination, form: PageForm
+    situation_id: str,
+    action: str,
+    request: Request,
+    session: SessionDep,
+    principal: Coordination,
+    territory_map: TerritoryDep,
+    form: PageForm,
 ) -> Response:
     situation = visible_situation(principal, session.get(Situation, situation_id))
     if action not in ACTIONS:
@@ -420,10 +434,12 @@ def act(
             take(session, principal, situation_id, action, body, client=client)
     except InvalidInput as err:
         session.rollback()
-        return situation_page(request, session, principal, situation, failure=Failure(action, _errors(err.errors), 422))
+        failure = Failure(action, _errors(err.errors), 422)
+        return situation_page(request, session, principal, situation, territory_map, failure=failure)
     except Conflict as err:
         session.rollback()
         fresh = session.get(Situation, situation_id, populate_existing=True) or situation
-        return situation_page(request, session, principal, fresh, failure=Failure(action, {"": err.detail}, 409))
+        failure = Failure(action, {"": err.detail}, 409)
+        return situation_page(request, session, principal, fresh, territory_map, failure=failure)
     anchor = "liste" if action == CHECKLIST else "actions"
     return RedirectResponse(f"/situations/{situation_id}?fait={action}#{anchor}", status_code=303)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from services.api.deps import SessionDep
+from services.api.deps import SessionDep, TerritoryDep
 from services.api.web.auth import PagePrincipal, PageRoute, require_page_roles
 from services.api.web.formats import lead_label, sector_label, time_left
 from services.api.web.render import home_path, render
@@ -25,7 +25,7 @@ from services.core.procedures import fiches_in_force
 from services.core.situations.live import high_water
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.views import SituationFilter, queue_item, queue_page
-from services.core.territory import SECTORS, default_map
+from services.core.territory import SECTORS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 COORDINATION = require_page_roles("coordinator", "admin")
@@ -90,12 +90,13 @@ def queue_view(
     request: Request,
     session: SessionDep,
     principal: Coordination,
+    territory_map: TerritoryDep,
     statut: Status = None,
     fiche: FicheCode = None,
     secteur: Sector = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    readable_queue(principal, lead, default_map())
+    readable_queue(principal, lead, territory_map)
     statement_by_statement(session)  # reads only (before the first one)
     status = statut if statut in OPEN_STATUSES else None
     fiches = fiches_in_force(session)

@@ -29,6 +29,7 @@ from services.core.routing import Decision, resolve_lead, route
 from services.core.situations.escalation import MANUAL_REASON, escalate
 from services.core.situations.joining import tighten
 from services.core.situations.placement import REPEATED_SIGNALS_THRESHOLD, follow_primary
+from services.core.situations.requalification import record_requalified
 from services.core.situations.schemas import ContactResult, Outcome
 from services.core.situations.status import OPEN_STATUSES, status_label
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
@@ -239,36 +240,26 @@ def requalify(
     situation.decision = decision.to_json()
     situation.primary_fiche = decision.primary_fiche
     situation.lead = decision.lead
-    event = record(
+    record_requalified(
         session,
         situation,
-        type="requalified",
-        actor=actor,
-        now=now,
+        before=before,
+        after={
+            "primary_fiche": decision.primary_fiche,
+            "lead": decision.lead,
+            "flags": sorted(facts.flags),
+            "deadlines": deadlines_data(situation),
+        },
         data={
             "cause": "manual",
             "add_flags": sorted(add),
             "remove_flags": sorted(remove),
-            "from": before,
-            "to": {
-                "primary_fiche": decision.primary_fiche,
-                "lead": decision.lead,
-                "flags": sorted(facts.flags),
-                "deadlines": deadlines_data(situation),
-            },
             "fiches": [f"{f.code}@{f.version}" for f in decision.fiches],
         },
+        actor=actor,
+        now=now,
+        fiches=context.fiches,
     )
-    if situation.lead != before["lead"]:
-        notify(
-            session,
-            situation,
-            event,
-            [(situation.lead, "lead")],
-            now=now,
-            details={"previous_lead": before["lead"], "previous_primary_fiche": before["primary_fiche"]},
-            fiches=context.fiches,
-        )
 
 
 def _earliest(*values: datetime | None) -> datetime | None:
@@ -352,7 +343,8 @@ def merge(
             "deadlines": deadlines_data(target),
         },
     )
-    follow_primary(session, target, combined, actor=actor, now=now, cause={"cause": "merge", "merged_from": source.id})
+    cause = {"cause": "merge", "merged_from": source.id}
+    follow_primary(session, target, combined, actor=actor, now=now, cause=cause, fiches=fiches)
     if target.signal_count >= REPEATED_SIGNALS_THRESHOLD:
         escalate(session, target, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
     session.flush()

@@ -20,6 +20,7 @@ from services.core.models._types import new_id
 from services.core.routing import Decision, resolve_lead
 from services.core.situations.escalation import escalate
 from services.core.situations.joining import JOIN_WINDOW, Sighting, same_household, search_box, tighten
+from services.core.situations.requalification import record_requalified
 from services.core.situations.status import OPEN_STATUSES
 from services.core.situations.timeline import SYSTEM_ACTOR, deadlines_data, record
 from services.core.territory import Territory
@@ -211,36 +212,24 @@ def _open(
 
 
 def follow_primary(
-    session: Session, situation: Situation, combined: Decision, *, actor: str, now: datetime, cause: dict[str, Any]
+    session: Session,
+    situation: Situation,
+    combined: Decision,
+    *,
+    actor: str,
+    now: datetime,
+    cause: dict[str, Any],
+    fiches: FicheBook,
 ) -> None:
-    """When a combined decision (a join, a merge) changes the primary fiche, the lead follows it: the situation is
-    requalified (event) and a new lead is alerted."""
+    """When a combined decision (a join, a merge, made with `fiches`) changes the primary fiche, the lead follows
+    it: the situation is requalified (event) and a new lead is alerted."""
     if combined.primary_fiche == situation.primary_fiche:
         return
-    previous_fiche, previous_lead = situation.primary_fiche, situation.lead
+    before = {"primary_fiche": situation.primary_fiche, "lead": situation.lead}
     assert combined.lead is not None
     situation.primary_fiche, situation.lead = combined.primary_fiche, combined.lead
-    requalified = record(
-        session,
-        situation,
-        type="requalified",
-        actor=actor,
-        now=now,
-        data={
-            **cause,
-            "from": {"primary_fiche": previous_fiche, "lead": previous_lead},
-            "to": {"primary_fiche": combined.primary_fiche, "lead": combined.lead},
-        },
-    )
-    if situation.lead != previous_lead:
-        notify(
-            session,
-            situation,
-            requalified,
-            [(situation.lead, "lead")],
-            now=now,
-            details={"previous_lead": previous_lead, "previous_primary_fiche": previous_fiche},
-        )
+    after = {"primary_fiche": combined.primary_fiche, "lead": combined.lead}
+    record_requalified(session, situation, before=before, after=after, data=cause, actor=actor, now=now, fiches=fiches)
 
 
 def _join(
@@ -290,6 +279,7 @@ def _join(
         actor=SYSTEM_ACTOR,
         now=now,
         cause={"cause": "signal_joined", "signal_id": signal.id},
+        fiches=fiches,
     )
     if situation.signal_count >= REPEATED_SIGNALS_THRESHOLD:
         escalate(session, situation, reason="repeated_signals", actor=SYSTEM_ACTOR, now=now)
