@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.core.leads import Lead
-from services.core.outbox import DELIVER_ALERT, ROUTE_SIGNAL, SCAN_DEADLINES
+from services.core.outbox import DELIVER_ALERT, ROUTE_SIGNAL, ROUTE_SIGNALS, SCAN_DEADLINES
 
 PARIS = ZoneInfo("Europe/Paris")
 NARROW_SPACE = "\u202f"  # between thousands and before %, as French typography has it
@@ -150,6 +150,7 @@ def actor_text(actor: str) -> str:
 # The work a dead letter holds, by task name (`services/core/outbox.py`), and the item it names, by payload key.
 TASK_LABELS = {
     ROUTE_SIGNAL: "Routage d'un signalement",
+    ROUTE_SIGNALS: "Routage d'un paquet de signalements",
     DELIVER_ALERT: "Envoi d'une alerte",
     SCAN_DEADLINES: "Balayage des échéances",
 }
