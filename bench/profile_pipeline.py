@@ -1,6 +1,6 @@
 """Where a signal's CPU goes in the relay and the worker, in this process: statements and time per signal.
 
-    uv run python bench/profile_pipeline.py [--signals 2000] [--batch 100] [--profile relay|worker|none] [--top 25]
+    uv run python bench/profile_pipeline.py [--signals 2000] [--batch 25] [--profile relay|worker|none] [--top 25]
 
 In a fresh database (this machine's PostgreSQL) and the Redis of `URGENCE_BENCH_BROKER_URL` (its database is
 emptied), accepts `--signals` signals through intake's own function, then
@@ -48,7 +48,7 @@ def main() -> None:
         "--batch",
         type=int,
         default=None,
-        help="signals per routing message (the relay's default: 100; 1 or 2 at a city's steady rate)",
+        help="signals per routing message (the relay puts 25 at most; 1 or 2 at a city's steady rate)",
     )
     args = parser.parse_args()
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
 
     upgrade_to_head()
     if args.batch is not None:
-        relay.ROUTING_BATCH_SIZE = args.batch
+        relay.SIGNALS_PER_MESSAGE = args.batch
     fiches, territory_map = seed_book(), default_map()
     statements: Counter[str] = Counter()
 

@@ -25,6 +25,9 @@ from services.core.models import DeadLetter, OutboxMessage
 ROUTE_SIGNAL = "urgence.route_signal"
 # Not an outbox row's task: the relay's message for a batch of ROUTE_SIGNAL rows (one publish, one transaction).
 ROUTE_SIGNALS = "urgence.route_signals"
+# Signals per `route_signals` message, which a worker orients in one transaction: a burst goes as several
+# messages that several workers share, and a message's cost stays that of one transaction, whatever the load.
+SIGNALS_PER_MESSAGE = 25
 DELIVER_ALERT = "urgence.deliver_alert"
 SCAN_DEADLINES = "urgence.scan_deadlines"
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"

@@ -34,6 +34,7 @@ from services.core.outbox import (
     QUEUE_ROUTING,
     ROUTE_SIGNAL,
     ROUTE_SIGNALS,
+    SIGNALS_PER_MESSAGE,
     Due,
     claim_for_publishing,
 )
@@ -45,8 +46,6 @@ from services.workers.runner import abandon
 
 log = logging.getLogger(__name__)
 BATCH = 500
-# Signals per routing message: a burst's rows travel and commit together; a lone signal goes alone, at once.
-ROUTING_BATCH_SIZE = 100
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 MAX_PAUSE_SECONDS = 10.0
 # The longest the relay sleeps without looking: also how fast it notices `stop()`.
@@ -93,8 +92,8 @@ def publish_due(*, hold_routing: bool = True) -> Published:
                 batch.append(message)
             else:
                 given_up.extend(_publish(producer, message))
-        for start in range(0, len(batch), ROUTING_BATCH_SIZE):
-            _publish_batch(producer, batch[start : start + ROUTING_BATCH_SIZE])
+        for start in range(0, len(batch), SIGNALS_PER_MESSAGE):
+            _publish_batch(producer, batch[start : start + SIGNALS_PER_MESSAGE])
         session.commit()
     for message, error in given_up:
         _give_up(message, error, now)

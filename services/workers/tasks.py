@@ -4,7 +4,6 @@ each declared from its spec in the registry (`registry.py`)."""
 from __future__ import annotations
 
 import logging
-import random
 from datetime import date
 from typing import Any
 
@@ -15,17 +14,16 @@ from services.core.alerts.delivery import Attempt, DeliveryError, Transport, att
 from services.core.clock import utc_now
 from services.core.decisions import expected
 from services.core.logs import CORRELATION_KEY
+from services.core.outbox import SIGNALS_PER_MESSAGE
 from services.core.settings import Settings, get_settings
 from services.core.situations.deadlines import DEFAULT_BATCH, ScanResult, scan_deadlines
 from services.core.situations.orientation import (
     Orientation,
     Waiting,
-    by_sector,
     orient_free_signals,
     orient_signal,
     orient_signals,
 )
-from services.core.territory import default_map
 from services.workers.celery_app import celery_app
 from services.workers.registry import (
     ALERT,
@@ -41,10 +39,6 @@ from services.workers.registry import (
 from services.workers.runner import in_transaction, retry_or_abandon, run_in_transaction
 
 log = logging.getLogger(__name__)
-# A batch of up to this many signals is oriented in one transaction, whatever its sectors (at a city's steady
-# rate, a handful: one transaction's fixed round trips, not one per sector); a larger one (a burst) in groups of
-# whole sectors of about this many, one transaction each, that several workers share.
-ONE_TRANSACTION = 25
 # Batches of the deadline scan per run: a backlog is worked through in one run, a bounded one.
 MAX_SCAN_BATCHES = 50
 
@@ -60,44 +54,33 @@ def orient_signal_task(self: Task, signal_id: str, outbox_id: int | None = None)
 
 @batch_task(ROUTING_BATCH)
 def orient_signals_task(items: list[dict[str, Any]]) -> int:
-    """The relay's batch of `route_signal` rows, in one transaction or, for a large batch, one per group of
-    sectors: what makes routing keep up with intake (one message, a few commits and statements for many
-    signals). If a group's transaction fails, for whatever reason, each of its rows goes on as its own
-    `route_signal` message: a poisoned signal then meets its retries and its give-up alone, and the others are
-    oriented at once. (Sent before this message is acknowledged: a crash in between sends them again, and
-    orienting is idempotent.)"""
+    """The relay's batch of `route_signal` rows (`SIGNALS_PER_MESSAGE` at most; a longer one, from an older
+    relay, is cut), in one transaction whatever its sectors: one transaction's fixed round trips, not one per
+    sector or per signal. It takes the join locks of its sectors that are free, never waiting while it holds
+    some; the signals of the others go on, a sector a transaction, which then waits for that one lock alone.
+    If a transaction fails, for whatever reason, each of its rows goes on as its own `route_signal` message: a
+    poisoned signal then meets its retries and its give-up alone, and the others are oriented at once. (Sent
+    before this message is acknowledged: a crash in between sends them again, and orienting is idempotent.)"""
     waiting = [Waiting(str(item["signal_id"]), item.get("outbox_id"), item.get(CORRELATION_KEY)) for item in items]
-    try:
-        groups = (
-            [waiting]
-            if len(waiting) <= ONE_TRANSACTION
-            else in_transaction(lambda s: by_sector(s, waiting, default_map(), at_least=ONE_TRANSACTION))
-        )
-    except Exception as err:
-        return _each_alone(items, err)
-    # Each group's transaction takes the join locks of its sectors that are free, never waiting while it holds
-    # some; the signals of the others go on, a sector a transaction (which then waits for that one lock alone).
-    # Start at a random group, so that two workers' batches do not follow each other group after group.
-    start = random.randrange(len(groups)) if groups else 0
     oriented = 0
-    for group in groups[start:] + groups[:start]:
+    for start in range(0, len(waiting), SIGNALS_PER_MESSAGE):
+        part = waiting[start : start + SIGNALS_PER_MESSAGE]
 
-        def orient_free(session: Session, group: list[Waiting] = group) -> list[list[Waiting]]:
-            # The book in force is read with the signals: a publication applies to the very next group.
-            return orient_free_signals(session, group, context=expected(utc_now()))
+        def orient_free(session: Session, part: list[Waiting] = part) -> list[list[Waiting]]:
+            # The book in force is read with the signals: a publication applies to the very next transaction.
+            return orient_free_signals(session, part, context=expected(utc_now()))
 
         try:
-            busy = in_transaction(orient_free)
-            for sector in busy:
+            for sector in in_transaction(orient_free):
 
                 def orient(session: Session, sector: list[Waiting] = sector) -> list[Orientation | None]:
                     return orient_signals(session, sector, context=expected(utc_now()))
 
                 in_transaction(orient)
         except Exception as err:
-            _each_alone([item for item in items if item["signal_id"] in {w.signal_id for w in group}], err)
+            _each_alone([item for item in items if item["signal_id"] in {w.signal_id for w in part}], err)
             continue
-        oriented += len(group)
+        oriented += len(part)
     return oriented
 
 

@@ -17,7 +17,7 @@ from services.core.models._types import ids_from
 from services.core.procedures import fiches_in_force
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
-from services.core.situations.orientation import Waiting, by_sector, orient_free_signals, orient_signal, orient_signals
+from services.core.situations.orientation import Waiting, orient_free_signals, orient_signal, orient_signals
 from services.core.situations.placement import JOIN_LOCK_SPACE
 from services.core.territory import default_map
 from tests.integration.test_workflow_helpers import BASE, family, hours_ago, north_of, single_adult
@@ -186,25 +186,6 @@ def test_a_batch_over_several_sectors_writes_what_one_by_one_would() -> None:
     assert together == _effect(ids)
     counts = sorted(values["signal_count"] for _, values in together["situations"])
     assert counts == [1, 1, 1, 2, 2, 2, 3], counts
-
-
-def test_a_large_batch_is_cut_into_whole_sectors() -> None:
-    """A burst's batch goes in several transactions, each of whole sectors and of at least the size asked
-    (the last one may hold fewer): no sector's signals are split between two transactions."""
-    ids = _accept_without_relay(SECTORS_BODIES)
-    territory_map = default_map()
-    with session_scope() as session:
-        sector_of = {s.id: territory_map.locate(lat=s.lat, lon=s.lon).sector or "" for s in _signals(session, ids)}
-        groups = by_sector(session, [Waiting(i) for i in ids], territory_map, at_least=3)
-    assert sorted(item.signal_id for group in groups for item in group) == sorted(ids)
-    assert len(groups) > 1
-    for group in groups[:-1]:
-        assert len(group) >= 3
-    seen: set[str] = set()
-    for group in groups:
-        in_group = {sector_of[item.signal_id] for item in group}
-        assert not in_group & seen, "un secteur coupé entre deux transactions"
-        seen |= in_group
 
 
 def test_a_sector_locked_elsewhere_is_left_for_later_without_waiting() -> None:

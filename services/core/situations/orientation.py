@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -32,7 +31,7 @@ from services.core.situations.placement import (
     take_free_join_locks,
 )
 from services.core.situations.timeline import record
-from services.core.territory import Territory, TerritoryMap
+from services.core.territory import Territory
 
 
 @dataclass(frozen=True)
@@ -140,36 +139,6 @@ def _orient_all(
     mark_all_done(session, done, now)
     session.flush()
     return [outcomes.get(item.signal_id) for item in waiting], [left[sector] for sector in sorted(left)]
-
-
-def by_sector(
-    session: Session, waiting: Sequence[Waiting], territory_map: TerritoryMap, *, at_least: int = 1
-) -> list[list[Waiting]]:
-    """The items grouped by the sector their signal is in (those outside Paris, or gone, together), whole
-    sectors packed in sector order until a group holds `at_least` items; read without locking. Each group is
-    then oriented in a transaction of its own, which holds its sectors' join locks only (so the groups can go in
-    any order): two workers' batches wait on each other only in the sectors they are both in at that moment,
-    never batch after batch."""
-    rows = session.execute(
-        sa_select(
-            col(Signal.id), col(Signal.lat), col(Signal.lon), col(Signal.postcode), col(Signal.given_arrondissement)
-        ).where(col(Signal.id).in_(sorted({item.signal_id for item in waiting})))
-    ).all()
-    sectors = {
-        row.id: territory_map.locate(
-            lat=row.lat, lon=row.lon, postcode=row.postcode, arrondissement=row.given_arrondissement
-        ).sector
-        for row in rows
-    }
-    by_name: dict[str, list[Waiting]] = {}
-    for item in waiting:
-        by_name.setdefault(sectors.get(item.signal_id) or "", []).append(item)
-    groups: list[list[Waiting]] = [[]]
-    for sector in sorted(by_name):
-        if len(groups[-1]) >= at_least:
-            groups.append([])
-        groups[-1].extend(by_name[sector])
-    return [group for group in groups if group]
 
 
 @dataclass(frozen=True)
