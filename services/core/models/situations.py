@@ -71,6 +71,9 @@ class Situation(SQLModel, table=True):
     id: str = id_field()
     status: str = Field(default="new", max_length=20)
     opened_at: datetime = required_instant()
+    # When the signal that opened it was received: what statistics count the opening on and measure the delays
+    # from, like the deadlines (kept here so that they need not look up the opening event and its signal).
+    opening_received_at: datetime = required_instant()
     updated_at: datetime = required_instant()
     arrondissement: int
     sector: str = Field(max_length=20)
