@@ -1,6 +1,6 @@
 """statistics: each situation keeps the reception of the signal that opened it (issue 15), written when routing
-opens it, so that the live part of a semester (today) no longer looks up each situation's opening event and
-that event's signal
+opens it, and indexed: the live part of a semester (today) finds the day's openings by it, and no longer looks
+up each situation's opening event and that event's signal
 
 Revision ID: 0012
 Revises: 0011
@@ -37,7 +37,9 @@ def upgrade() -> None:
     for statement in BACKFILL:
         op.execute(statement)
     op.alter_column("situations", "opening_received_at", nullable=False)
+    op.create_index("ix_situations_opening_received_at", "situations", ["opening_received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_situations_opening_received_at", table_name="situations")
     op.drop_column("situations", "opening_received_at")
