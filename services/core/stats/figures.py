@@ -62,7 +62,7 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
         start, end_at = max(paris_midnight(first), semester.start), min(paris_midnight(end), stop)
         for (_, sector), tally in tally_days(session, start, end_at, now, durations_of=wanted).items():
             if sector != ALL_PARIS:
-                sectors.setdefault(sector, Tally()).add(Tally(counts=tally.counts))
+                sectors.setdefault(sector, Tally()).add_counts(tally.counts)
             if sector == wanted:
                 for kind, hist in tally.durations.items():
                     add(durations.setdefault(kind, {}), hist)
@@ -129,9 +129,7 @@ def _read_rollups(
             open_last[sector] = open_count
         else:
             if counts is not None:
-                tally = sectors.setdefault(sector, Tally())
-                for key, n in counts.items():
-                    tally.count(key, n)
+                sectors.setdefault(sector, Tally()).add_counts(counts)
             if hists is not None:
                 for duration, hist in hists.items():
                     into = durations.setdefault(duration, {})
