@@ -94,7 +94,7 @@ def load(url: str, count: int, seed: int) -> None:
                 kind = leads[fiche]
                 lead = "mus" if kind == "mus" else (f"eps:{sector}" if kind == "eps" else "cavs:nord")
                 situation_rows.append(
-                    (situation_id, status, at, resolved or at, arrondissement, sector, lead, fiche, "{}", "{}",
+                    (situation_id, status, at, at, resolved or at, arrondissement, sector, lead, fiche, "{}", "{}",
                      at + ack, at + contact, at + resolve, acked, contacted, resolved,
                      _choice(rng, OUTCOMES) if resolved else None, 0, "{}", 1, at)
                 )  # fmt: skip
@@ -113,9 +113,9 @@ def load(url: str, count: int, seed: int) -> None:
             for row in signal_rows:
                 copy.write_row(row)
         with cursor.copy(
-            "COPY situations (id, status, opened_at, updated_at, arrondissement, sector, lead, primary_fiche,"
-            " decision, facts, ack_due, contact_due, resolve_due, acknowledged_at, first_contact_at, resolved_at,"
-            " outcome, escalation_level, escalation_reasons, signal_count, last_observed_at) FROM STDIN"
+            "COPY situations (id, status, opened_at, opening_received_at, updated_at, arrondissement, sector, lead,"
+            " primary_fiche, decision, facts, ack_due, contact_due, resolve_due, acknowledged_at, first_contact_at,"
+            " resolved_at, outcome, escalation_level, escalation_reasons, signal_count, last_observed_at) FROM STDIN"
         ) as copy:
             for row in situation_rows:
                 copy.write_row(row)
@@ -286,10 +286,12 @@ def main() -> None:
         refresh_stale_months(session, NOW)
         session.commit()
     timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
-    summary(
-        "semestre en cours (aujourd'hui en direct), internal",
-        timed(engine, args.runs, now=CURRENT, sector=None, variant="internal"),
-    )
+    for variant in ("internal", "published"):
+        for sector in (None, "paris-18"):
+            summary(
+                f"semestre en cours (aujourd'hui en direct), {sector or 'tout Paris'}, {variant}",
+                timed(engine, args.runs, now=CURRENT, sector=sector, variant=variant),
+            )
     engine.dispose()
 
 

@@ -81,6 +81,21 @@ def test_family_lands_in_the_queue_of_the_eps_of_the_13th(
     assert client.get(f"/v1/situations/{signal.situation_id}", headers=other).status_code == 403
 
 
+def test_an_opened_situation_keeps_the_reception_of_its_signal(
+    client: TestClient, token: TokenFactory, wait_routed: WaitRouted
+) -> None:
+    outreach = token("outreach")
+    first = wait_routed(submit(client, outreach, family_13()))
+    joining = wait_routed(submit(client, outreach, family_13()))
+    assert joining.situation_id == first.situation_id
+    with session_scope() as session:
+        situation = session.get(Situation, first.situation_id)
+        assert situation is not None and situation.signal_count == 2
+        # What the statistics count the opening on and measure delays from: the first signal's reception,
+        # before the routing opened it; a signal joining later leaves it.
+        assert situation.opening_received_at == first.received_at < situation.opened_at
+
+
 def test_replayed_message_changes_nothing(client: TestClient, token: TokenFactory, wait_routed: WaitRouted) -> None:
     signal_id = submit(client, token("outreach"), family_13())
     first = wait_routed(signal_id)

@@ -12,13 +12,17 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from services.core.db import session_scope
+from services.core.decisions import DecisionContext
 from services.core.models import DailyRollup, MonthlyRollup
 from services.core.procedures import seed_book
+from services.core.signals.intake import accept_signal
+from services.core.signals.schemas import SignalIn
+from services.core.situations.orientation import orient_signal
 from services.core.stats.export import from_csv, lines
 from services.core.stats.figures import VARIANTS, semester_report
 from services.core.stats.rollups import by_month, days_to_roll, refresh_stale_months, roll_day, roll_days
 from services.core.stats.semesters import Semester, paris_midnight
-from services.core.stats.tally import open_at, open_at_ends
+from services.core.stats.tally import open_at, open_at_ends, tally_days
 from services.core.territory import default_map
 from services.demo.driver import Driver
 from services.demo.places import grid_points
@@ -165,6 +169,26 @@ def test_one_sector_and_the_boundaries(dataset: dict[str, str]) -> None:
     # Before the signal of 00:10 was received, S2 had nothing.
     early = report(S2, now=t("2026-07-01T00:05:00+02:00"))
     assert early["signals_received"] == 0 and early["situations_opened"] == 0
+
+
+def test_an_opening_counts_on_the_day_its_signal_was_received_even_routed_after_midnight() -> None:
+    received, routed = t("2026-03-10T23:58:00+01:00"), t("2026-03-11T00:03:00+01:00")
+    lat, lon = next(iter(grid_points(default_map(), 13)))
+    payload = SignalIn.model_validate(
+        {"observed_at": received.isoformat(), "location": {"lat": lat, "lon": lon}, "source": "maraude", "people": MAN}
+    )
+    with session_scope() as session:
+        at = {when: DecisionContext(when, seed_book(), default_map()) for when in (received, routed)}
+        accepted = accept_signal(session.connection(), payload, submitted_by="test", context=at[received])
+        orientation = orient_signal(session, accepted.response["id"], context=at[routed])
+        assert orientation is not None and orientation.situation_id is not None
+        Driver(session, seed_book(), default_map()).acknowledge(orientation.situation_id, routed + minutes(7))
+        days = tally_days(session, paris_midnight(date(2026, 3, 10)), paris_midnight(date(2026, 3, 12)), NOW)
+        session.rollback()
+    before, after = days[(date(2026, 3, 10), "paris-13")], days[(date(2026, 3, 11), "paris-13")]
+    assert before.counts["signals_received"] == before.counts["situations_opened"] == 1
+    assert "situations_opened" not in after.counts
+    assert after.durations["ack"] == {12: 1}  # from the reception, like the deadlines, not from the routing
 
 
 def test_rollups_equal_live_computation_and_replays_change_nothing(dataset: dict[str, str]) -> None:

@@ -62,6 +62,7 @@ def situation(status: str = "new") -> Situation:
     return Situation(
         status=status,
         opened_at=T0,
+        opening_received_at=T0,
         updated_at=T0,
         arrondissement=13,
         sector="paris-13",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 import statistics
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.stats.histograms import bin_of, bin_value, bin_width, histogram, percentile
+from services.core.stats.histograms import BIN_LOWERS, bin_of, bin_value, bin_width, histogram, percentile
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:
@@ -31,6 +32,19 @@ def test_a_bin_holds_its_minutes_and_is_narrow(minutes: int) -> None:
     assert lower <= minutes < lower + bin_width(lower)
     assert bin_width(lower) == 1 or bin_width(lower) * 32 <= lower
     assert bin_of(lower + bin_width(lower) - 1) == lower
+
+
+@given(st.integers(min_value=0, max_value=2**31 - 1))
+def test_the_last_bound_at_or_below_a_duration_is_its_bin(minutes: int) -> None:
+    # What SQL reads with width_bucket over BIN_LOWERS, for any duration a PostgreSQL integer holds.
+    assert BIN_LOWERS[bisect.bisect_right(BIN_LOWERS, minutes) - 1] == bin_of(minutes)
+
+
+def test_bin_bounds_are_every_bin_once_in_order() -> None:
+    # Each bin starts where the one before ends, from 0 to the end of the last one, at 2**31 minutes.
+    ends = [lower + bin_width(lower) for lower in BIN_LOWERS]
+    assert BIN_LOWERS[0] == 0 and list(BIN_LOWERS[1:]) == ends[:-1] and ends[-1] == 2**31
+    assert all(bin_of(lower) == lower for lower in BIN_LOWERS)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=30_000), min_size=1, max_size=200), st.sampled_from((0.5, 0.9)))

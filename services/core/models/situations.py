@@ -40,6 +40,8 @@ class Situation(SQLModel, table=True):
             postgresql_where=text(_OPEN_SQL),
         ),
         Index("ix_situations_opened_at", "opened_at"),
+        # Statistics count each opening on the day of its signal's reception.
+        Index("ix_situations_opening_received_at", "opening_received_at"),
         # The situations near one another (the merge proposals): the search box's latitudes, then longitudes.
         Index("ix_situations_place_open", "last_lat", "last_lon", postgresql_where=text(_OPEN_SQL)),
         # The MUS queue: its own situations (the lead index) and every escalated open one (this one).
@@ -71,6 +73,9 @@ class Situation(SQLModel, table=True):
     id: str = id_field()
     status: str = Field(default="new", max_length=20)
     opened_at: datetime = required_instant()
+    # When the signal that opened it was received: what statistics count the opening on and measure the delays
+    # from, like the deadlines (kept here so that they need not look up the opening event and its signal).
+    opening_received_at: datetime = required_instant()
     updated_at: datetime = required_instant()
     arrondissement: int
     sector: str = Field(max_length=20)

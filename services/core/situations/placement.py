@@ -178,6 +178,7 @@ def _open(
         id=new_id(),
         escalation_reasons=[],
         opened_at=now,
+        opening_received_at=signal.received_at,
         updated_at=now,
         arrondissement=territory.arrondissement,
         sector=territory.sector,

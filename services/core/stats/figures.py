@@ -59,10 +59,11 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
     wanted = ALL_PARIS if durations_of is None else durations_of
     rolled, open_last = _read_rollups(session, semester.first_day, last_day, wanted, sectors, durations)
     for first, end in _live_gaps(session, _gaps(semester.first_day, last_day, rolled)):
-        live = tally_days(session, max(paris_midnight(first), semester.start), min(paris_midnight(end), stop), now)
-        for (_, sector), tally in live.items():
-            sectors.setdefault(sector, Tally()).add(Tally(counts=tally.counts))
-            if durations_of is None or sector == durations_of:
+        start, end_at = max(paris_midnight(first), semester.start), min(paris_midnight(end), stop)
+        for (_, sector), tally in tally_days(session, start, end_at, now, durations_of=wanted).items():
+            if sector != ALL_PARIS:
+                sectors.setdefault(sector, Tally()).add_counts(tally.counts)
+            if sector == wanted:
                 for kind, hist in tally.durations.items():
                     add(durations.setdefault(kind, {}), hist)
     if semester.end > now:
@@ -75,9 +76,10 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
 
 
 # One statement, so one snapshot: the days said to be rolled up are exactly those summed (a day rolled up
-# meanwhile is then computed live, never counted twice). A month's merge is used when it covers the whole month
-# within [first, last] and was built from exactly the month's daily rollups as they are now; other months are
-# read day by day. Counts of the ALL_PARIS rows are not needed (the sectors add up to them), only durations.
+# meanwhile is then computed live, never counted twice). A month's merge is used when it was built from exactly
+# the month's daily rollups within [first, last] as they are now (the month in progress too: its merge holds its
+# closed days); other months are read day by day. Counts of the ALL_PARIS rows are not needed (the sectors add
+# up to them), only durations.
 _ROLLUPS = f"""
 WITH days AS (
     SELECT day, rev FROM stats_daily WHERE sector = :all AND day >= :first AND day <= :last
@@ -85,7 +87,7 @@ WITH days AS (
     SELECT m.month FROM stats_monthly m
     JOIN (SELECT date_trunc('month', day)::date AS month, {BUILT_FROM_SQL} AS built_from FROM days GROUP BY 1) p
       ON p.month = m.month AND p.built_from = m.built_from
-    WHERE m.sector = :all AND m.month >= :first AND (m.month + interval '1 month')::date <= CAST(:last AS date) + 1
+    WHERE m.sector = :all AND m.month >= :first
 ), unmerged AS (  -- the other months, read day by day (through the index, only those days)
     SELECT g::date AS month
       FROM generate_series(date_trunc('month', CAST(:first AS date)), CAST(:last AS date), interval '1 month') g
@@ -127,9 +129,7 @@ def _read_rollups(
             open_last[sector] = open_count
         else:
             if counts is not None:
-                tally = sectors.setdefault(sector, Tally())
-                for key, n in counts.items():
-                    tally.count(key, n)
+                sectors.setdefault(sector, Tally()).add_counts(counts)
             if hists is not None:
                 for duration, hist in hists.items():
                     into = durations.setdefault(duration, {})

@@ -34,6 +34,14 @@ def bin_value(lower: int) -> float:
     return lower + (bin_width(lower) - 1) / 2
 
 
+# The lower bounds of all the bins, in order, up to the largest duration a PostgreSQL integer holds (2**31 - 1
+# minutes): SQL puts a duration in its bin (the last bound at or below it, `width_bucket`) as `bin_of` does.
+BIN_LOWERS: tuple[int, ...] = (
+    *range(EXACT_BELOW),
+    *(lower for k in range(EXACT_BELOW.bit_length() - 1, 31) for lower in range(1 << k, 2 << k, bin_width(1 << k))),
+)
+
+
 def add(into: dict[int, int], other: Mapping[int, int]) -> None:
     for lower, count in other.items():
         into[lower] = into.get(lower, 0) + count

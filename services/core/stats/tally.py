@@ -2,7 +2,7 @@
 rollups of closed days and the live part (today, or days not rolled up yet), so the two always agree.
 
 Each figure is counted on the day its event happened, which is what lets closed days be frozen:
-- signals by reception; situations by the reception of the signal that opened them (their opening event);
+- signals by reception; situations by the reception of the signal that opened them (`opening_received_at`);
 - resolutions, outcomes and `time_to_resolve` on the day of the resolution in force;
 - `time_to_ack` on the day the situation was first taken in hand (acknowledged, contacted or resolved,
   whichever came first), `time_to_contact` on the day of the first contact; durations are measured from the
@@ -15,7 +15,7 @@ Each figure is counted on the day its event happened, which is what lets closed 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from services.core.models.stats import NO_SECTOR
-from services.core.stats.histograms import add, bin_of
+from services.core.models.stats import ALL_PARIS, NO_SECTOR
+from services.core.stats.histograms import BIN_LOWERS, add, bin_of
 from services.core.stats.semesters import paris_midnight
 
 DURATION_KINDS: tuple[str, ...] = ("ack", "contact", "resolve")
@@ -33,49 +33,68 @@ PARIS_DAY = "(({col}) AT TIME ZONE 'Europe/Paris')::date"
 # When a situation was first taken in hand, whatever the first step was.
 TAKEN_AT = "LEAST(s.acknowledged_at, s.first_contact_at, s.resolved_at)"
 
-# Situations opened, resolved, taken in hand and first contacted in [start, stop), in one statement: each
-# situation concerned is found once (through the index of each instant), and the reception of the signal that
-# opened it (its first `opened` event's signal, else its opening) is looked up once, by a join the planner can
-# hash over a month as well as loop over a day. Routing follows reception by seconds: a day of margin on
-# `opened_at` keeps its index useful for the openings.
-_SITUATION_FLOWS = f"""
-WITH concerned AS MATERIALIZED (
-    SELECT s.id, s.sector, s.primary_fiche, s.status, s.outcome, s.opened_at, s.resolved_at,
-           s.first_contact_at, {TAKEN_AT} AS taken_at
-      FROM situations s
-     WHERE (s.opened_at >= :start AND s.opened_at < CAST(:stop AS timestamptz) + interval '1 day')
-        OR (s.resolved_at >= :start AND s.resolved_at < :stop)
-        OR ({TAKEN_AT} >= :start AND {TAKEN_AT} < :stop)
-        OR (s.first_contact_at >= :start AND s.first_contact_at < :stop)
-), opening AS (
-    SELECT DISTINCT ON (e.situation_id) e.situation_id, sg.received_at
-      FROM events e JOIN signals sg ON sg.id = e.data->>'signal_id'
-     WHERE e.type = 'opened' AND e.situation_id IN (SELECT id FROM concerned)
-     ORDER BY e.situation_id, e.id
-), s AS MATERIALIZED (
-    SELECT c.*, coalesce(o.received_at, c.opened_at) AS received_at
-      FROM concerned c LEFT JOIN opening o ON o.situation_id = c.id
+# A step's duration, from the reception of the signal that opened the situation (kept on it by the routing) to
+# `{done}`, in whole minutes, put in its histogram bin (`bins.lowers`: BIN_LOWERS) so that fewer rows leave the
+# database.
+_BIN = "bins.lowers[width_bucket(greatest(floor(extract(epoch FROM {done} - s.opening_received_at) / 60)::int, 0),"
+_BIN += " bins.lowers)]"
+# Whose durations a row counts in: each sector's, or only those of one scope (all Paris, or one sector).
+_SCOPE = """CASE WHEN CAST(:durations_of AS text) IS NULL THEN s.sector WHEN :durations_of = :all THEN :all
+                 WHEN s.sector = :durations_of THEN s.sector END"""
+
+
+def _step(what: str, done: str, key: str, where: str) -> str:
+    """A step's counts by day (of `done`), sector and `key`, and its durations by day, scope and bin."""
+    return f"""
+SELECT '{what}', day, coalesce(sector, scope), key, minutes, count(*), NULL FROM (
+    SELECT {PARIS_DAY.format(col=done)} AS day, s.sector, {key} AS key, {_BIN.format(done=done)} AS minutes,
+           {_SCOPE} AS scope
+      FROM situations s CROSS JOIN bins WHERE {where}) steps
+ GROUP BY GROUPING SETS ((day, sector, key), (day, scope, minutes))
+HAVING GROUPING(minutes) = 1 OR scope IS NOT NULL"""
+
+
+def _due(kind: str, due: str, done: str) -> str:
+    """The deadlines of a kind falling due in [start, due_stop), and those met."""
+    return f"""
+SELECT 'due', {PARIS_DAY.format(col=f"s.{due}")}, s.sector, '{kind}', NULL, count(*),
+       count(*) FILTER (WHERE {done} <= s.{due})
+  FROM situations s WHERE s.{due} >= :start AND s.{due} < :due_stop AND s.status <> 'merged'
+ GROUP BY 2, 3"""
+
+
+# Everything that happened in [start, stop), in one statement, each part through the index of its own instant:
+# signals by reception; situations opened (on the day of their opening signal's reception), resolved, taken in
+# hand and first contacted; escalations; deadlines falling due. Rows: (what, day, sector, key, minutes, n, met).
+_PARTS = (
+    f"""
+SELECT 'signals', {PARIS_DAY.format(col="received_at")}, coalesce(sector, :none), source, NULL::int, count(*),
+       NULL::bigint
+  FROM signals WHERE received_at >= :start AND received_at < :stop
+ GROUP BY 2, 3, 4""",
+    f"""
+SELECT 'opened', {PARIS_DAY.format(col="s.opening_received_at")}, s.sector, s.primary_fiche, NULL, count(*), NULL
+  FROM situations s WHERE s.opening_received_at >= :start AND s.opening_received_at < :stop
+ GROUP BY 2, 3, 4""",
+    _step(
+        "resolve",
+        "s.resolved_at",
+        "coalesce(s.outcome, 'other')",
+        "s.status = 'resolved' AND s.resolved_at >= :start AND s.resolved_at < :stop",
+    ),
+    _step("ack", TAKEN_AT, "NULL::text", f"{TAKEN_AT} >= :start AND {TAKEN_AT} < :stop"),
+    _step("contact", "s.first_contact_at", "NULL::text", "s.first_contact_at >= :start AND s.first_contact_at < :stop"),
+    f"""
+SELECT 'escalated', {PARIS_DAY.format(col="e.at")}, s.sector, NULL, NULL, count(*), NULL
+  FROM events e JOIN situations s ON s.id = e.situation_id
+ WHERE e.type = 'escalated' AND e.at >= :start AND e.at < :stop
+ GROUP BY 2, 3""",
+    _due("ack", "ack_due", TAKEN_AT),
+    _due("contact", "contact_due", "s.first_contact_at"),
+    _due("resolve", "resolve_due", "s.resolved_at"),
 )
-SELECT 'opened', {PARIS_DAY.format(col="received_at")}, sector, primary_fiche, NULL::int, count(*) FROM s
- WHERE opened_at >= :start AND opened_at < CAST(:stop AS timestamptz) + interval '1 day'
-   AND received_at >= :start AND received_at < :stop
- GROUP BY 2, 3, 4
-UNION ALL
-SELECT 'resolve', {PARIS_DAY.format(col="resolved_at")}, sector, coalesce(outcome, 'other'),
-       floor(extract(epoch FROM resolved_at - received_at) / 60)::int, count(*) FROM s
- WHERE status = 'resolved' AND resolved_at >= :start AND resolved_at < :stop
- GROUP BY 2, 3, 4, 5
-UNION ALL
-SELECT 'ack', {PARIS_DAY.format(col="taken_at")}, sector, NULL,
-       floor(extract(epoch FROM taken_at - received_at) / 60)::int, count(*) FROM s
- WHERE taken_at >= :start AND taken_at < :stop
- GROUP BY 2, 3, 5
-UNION ALL
-SELECT 'contact', {PARIS_DAY.format(col="first_contact_at")}, sector, NULL,
-       floor(extract(epoch FROM first_contact_at - received_at) / 60)::int, count(*) FROM s
- WHERE first_contact_at >= :start AND first_contact_at < :stop
- GROUP BY 2, 3, 5
-"""
+_BIN_LOWERS_SQL = "'{" + ",".join(map(str, BIN_LOWERS)) + "}'::int[]"  # written once, not bound at each call
+_DAYS = f"WITH bins AS (SELECT {_BIN_LOWERS_SQL} AS lowers)" + "\nUNION ALL".join(_PARTS)
 
 
 @dataclass
@@ -90,9 +109,14 @@ class Tally:
         if n:
             self.counts[key] = self.counts.get(key, 0) + n
 
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        mine = self.counts  # as `count` does for each, without a call per key (a semester sums thousands)
+        for key, n in counts.items():
+            if n:
+                mine[key] = mine.get(key, 0) + n
+
     def add(self, other: Tally) -> None:
-        for key, n in other.counts.items():
-            self.count(key, n)
+        self.add_counts(other.counts)
         for kind, hist in other.durations.items():
             add(self.durations.setdefault(kind, {}), hist)
 
@@ -117,64 +141,46 @@ def total(tallies: Iterable[Tally]) -> Tally:
 DayTallies = dict[tuple[date, str], Tally]
 
 
-def tally_days(session: Session, start: datetime, stop: datetime, now: datetime) -> DayTallies:
-    """(Paris day, sector) → Tally for what happened in [start, stop); deadlines only up to `now`."""
+def tally_days(
+    session: Session, start: datetime, stop: datetime, now: datetime, *, durations_of: str | None = None
+) -> DayTallies:
+    """(Paris day, sector) → Tally for what happened in [start, stop); deadlines only up to `now`. Durations are
+    each sector's (what rollups keep), or with `durations_of` only those of that scope (ALL_PARIS: all the
+    sectors together, or one sector), under (day, durations_of): all a report reads, in far fewer rows."""
     result: DayTallies = defaultdict(Tally)
     if stop <= start:
         return result
-    window = {"start": start, "stop": stop}
-    # The correlated look-ups are costed far above what they take: JIT would compile for 60 ms per statement
-    # to save none (for the rest of this transaction only).
+    # Over a month the plan is costed far above what it takes: JIT would compile for 60 ms to save none (for
+    # the rest of this transaction only).
     session.execute(text("SET LOCAL jit = off"))
-
-    for day, sector, source, n in session.execute(
-        text(
-            f"SELECT {PARIS_DAY.format(col='received_at')}, coalesce(sector, :none), source, count(*)"
-            " FROM signals WHERE received_at >= :start AND received_at < :stop GROUP BY 1, 2, 3"
-        ),
-        {**window, "none": NO_SECTOR},
-    ):
+    params = {
+        "start": start,
+        "stop": stop,
+        "due_stop": min(stop, now),
+        "durations_of": durations_of,
+        "all": ALL_PARIS,
+        "none": NO_SECTOR,
+    }
+    for what, day, sector, key, minutes, n, met in session.execute(text(_DAYS), params).all():
         tally = result[(day, sector)]
-        tally.count("signals_received", n)
-        tally.count(f"source:{source}", n)
-
-    for what, day, sector, key, minutes, n in session.execute(text(_SITUATION_FLOWS), window):
-        tally = result[(day, sector)]
-        if what == "opened":
+        if what == "signals":
+            tally.count("signals_received", n)
+            tally.count(f"source:{key}", n)
+        elif what == "opened":
             tally.count("situations_opened", n)
             tally.count(f"fiche:{key}", n)
-            continue
-        if what == "resolve":
-            tally.count("situations_resolved", n)
-            tally.count(f"outcome:{key}", n)
-        tally.count(f"done:{what}", n)
-        _record_duration(tally, what, minutes, n)
-
-    for day, sector, n in session.execute(
-        text(
-            f"SELECT {PARIS_DAY.format(col='e.at')}, s.sector, count(*)"
-            " FROM events e JOIN situations s ON s.id = e.situation_id"
-            " WHERE e.type = 'escalated' AND e.at >= :start AND e.at < :stop GROUP BY 1, 2"
-        ),
-        window,
-    ):
-        result[(day, sector)].count("escalations", n)
-
-    due_window = {"start": start, "stop": min(stop, now)}
-    steps = (("ack", "ack_due", TAKEN_AT), ("contact", "contact_due", "s.first_contact_at"))
-    for kind, due, done in (*steps, ("resolve", "resolve_due", "s.resolved_at")):
-        for day, sector, due_count, met in session.execute(
-            text(
-                f"SELECT {PARIS_DAY.format(col=f's.{due}')}, s.sector, count(*),"
-                f" count(*) FILTER (WHERE {done} <= s.{due})"
-                f" FROM situations s WHERE s.{due} >= :start AND s.{due} < :stop AND s.status <> 'merged'"
-                " GROUP BY 1, 2"
-            ),
-            due_window,
-        ):
-            tally = result[(day, sector)]
-            tally.count(f"due:{kind}", due_count)
-            tally.count(f"met:{kind}", met)
+        elif what == "escalated":
+            tally.count("escalations", n)
+        elif what == "due":
+            tally.count(f"due:{key}", n)
+            tally.count(f"met:{key}", met)
+        elif minutes is not None:
+            _record_duration(tally, what, minutes, n)
+        else:
+            if what == "resolve":
+                tally.count("situations_resolved", n)
+                tally.count(f"outcome:{key}", n)
+            tally.count(f"done:{what}", n)
     return result
 
 
