@@ -24,7 +24,7 @@ from tests.support.browser import (
     screenshot,
     sign_in,
 )
-from tests.support.waiting import wait_for
+from tests.support.waiting import pipeline_state, wait_for
 
 # Where the 13th arrondissement's EPS works (a point inside its polygon).
 PARIS_13: Geolocation = {"latitude": 48.831, "longitude": 2.3555, "accuracy": 20}
@@ -99,7 +99,9 @@ def test_with_the_position_a_family_gets_call_115_and_sees_where_it_went(live_se
     assert_page_quality(page)
     screenshot(page, "signaler-reponse")
 
-    signal = wait_for(lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement")
+    signal = wait_for(
+        lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement", explain=pipeline_state
+    )
     assert signal.lat == pytest.approx(48.831) and signal.people["children"] == 3
     assert signal.sector == "paris-13"
     page.get_by_role("link", name="Mes signalements").first.click()
@@ -123,7 +125,9 @@ def test_refused_position_falls_back_to_the_postcode(live_server: str, new_page:
     page.get_by_role("button", name="Envoyer le signalement").click()
     expect(page.get_by_role("link", name="Appelez le 119")).to_have_attribute("href", "tel:119")
     expect(page.get_by_role("link", name="Appelez le 115")).to_be_visible()  # a family, too
-    signal = wait_for(lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement")
+    signal = wait_for(
+        lambda: next(iter(routed_signals_of(person)), None), what="le routage du signalement", explain=pipeline_state
+    )
     assert signal.postcode == "75019" and signal.lat is None and signal.sector == "paris-19"
 
 
@@ -199,7 +203,11 @@ def test_my_signals_show_only_mine_newest_first(live_server: str, new_page: NewP
     other_page.get_by_role("spinbutton", name="Adultes", exact=True).fill("4")
     other_page.get_by_role("button", name="Envoyer le signalement").click()
     expect(other_page.get_by_role("heading", name="reçu", exact=False)).to_be_visible()
-    wait_for(lambda: len(routed_signals_of(person)) == 2 and routed_signals_of(other), what="le routage")
+    wait_for(
+        lambda: len(routed_signals_of(person)) == 2 and routed_signals_of(other),
+        what="le routage",
+        explain=pipeline_state,
+    )
 
     page.goto(f"{live_server}/mes-signalements")
     items = page.locator("li.sent-item")

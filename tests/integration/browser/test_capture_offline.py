@@ -10,7 +10,7 @@ from playwright.sync_api import Page, Route, expect
 from services.core.signals.words import SAFETY_CALLS
 from tests.integration.browser.test_capture import routed_signals_of, signals_of, signed_in_outreach
 from tests.support.browser import NewPage, assert_page_quality, make_user, screenshot, sign_in
-from tests.support.waiting import wait_for
+from tests.support.waiting import pipeline_state, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -81,7 +81,9 @@ def test_offline_signals_wait_on_the_phone_and_each_arrives_once(live_server: st
     wait_for(sent_once, what="le premier envoi")
     page.reload()  # the page sends what is still waiting as it opens
     expect(waiting).to_have_count(0, timeout=20_000)
-    wait_for(lambda: len(routed_signals_of(person)) == 2, what="le routage des deux signalements")
+    wait_for(
+        lambda: len(routed_signals_of(person)) == 2, what="le routage des deux signalements", explain=pipeline_state
+    )
     assert len(lost) == 1 and lost[0]
     assert signals_of(person) == 2  # exactly two: no double across retries and reloads
 
