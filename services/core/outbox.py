@@ -31,6 +31,7 @@ SIGNALS_PER_MESSAGE = 25
 DELIVER_ALERT = "urgence.deliver_alert"
 SCAN_DEADLINES = "urgence.scan_deadlines"
 ROLLUP_CLOSED_DAYS = "urgence.rollup_closed_days"
+ROLLUP_TODAY = "urgence.rollup_today"
 ERASE_EXPIRED = "urgence.erase_expired_personal_data"
 QUEUE_ROUTING = "routing"
 QUEUE_NOTIFICATIONS = "notifications"

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     stats_reroll_days: int = Field(3, ge=1)
     stats_rollup_every_seconds: float = Field(3600.0, gt=0)
     stats_rollup_max_days: int = Field(400, ge=1)
+    # The day in progress is rolled up so far this often; kept well under `stats.today.MAX_AGE` (5 min).
+    stats_today_every_seconds: float = Field(60.0, gt=0, le=120)
     # Headless Chromium prints the dashboards to PDF (Debian package `chromium`).
     chromium_binary: str = "chromium"
     pdf_timeout_seconds: float = Field(60.0, gt=0)

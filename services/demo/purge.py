@@ -127,6 +127,7 @@ def _recompute_rollups(session: Session, first: date, now: datetime) -> tuple[in
     rolled = list(
         session.execute(text("DELETE FROM stats_daily WHERE day >= :first RETURNING day"), {"first": first}).scalars()
     )
+    session.execute(text("DELETE FROM stats_today"))  # the day so far: live until the scheduler's next run
     days = sorted(set(rolled))
     remaining = session.execute(text("SELECT min(received_at) FROM signals")).scalar_one()
     if remaining is None:

@@ -16,6 +16,7 @@ from services.core.outbox import (
     QUEUE_NOTIFICATIONS,
     QUEUE_ROUTING,
     ROLLUP_CLOSED_DAYS,
+    ROLLUP_TODAY,
     SCAN_DEADLINES,
 )
 from services.core.settings import Settings, get_settings
@@ -72,6 +73,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": ROLLUP_CLOSED_DAYS,
                 "schedule": timedelta(seconds=settings.stats_rollup_every_seconds),
                 "options": {"expires": settings.stats_rollup_every_seconds},
+            },
+            # The day in progress so far (recomputed whole): a semester in progress computes live only what came since.
+            "rollup-today": {
+                "task": ROLLUP_TODAY,
+                "schedule": timedelta(seconds=settings.stats_today_every_seconds),
+                "options": {"expires": settings.stats_today_every_seconds},
             },
             # Personal data past its retention period is erased once a day (idempotent).
             "erase-expired-personal-data": {

@@ -29,6 +29,7 @@ from services.workers.registry import (
     ALERT,
     ERASE,
     ROLLUP,
+    ROLLUP_SO_FAR,
     ROUTING,
     ROUTING_BATCH,
     SCAN,
@@ -168,6 +169,14 @@ def rollup_closed_days() -> int:
     # Months merged while another day of theirs was being recomputed (two workers at once) are merged again.
     in_transaction(lambda session: refresh_stale_months(session, now))
     return len(days)
+
+
+@scheduled_task(ROLLUP_SO_FAR)
+def rollup_today() -> int:
+    """Recompute the day in progress up to now (a replay rewrites it up to its own instant)."""
+    from services.core.stats.today import roll_today
+
+    return in_transaction(lambda session: roll_today(session, utc_now()))
 
 
 @scheduled_task(ERASE)

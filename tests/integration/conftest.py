@@ -42,6 +42,7 @@ TABLES = (
     "deliveries",
     "stats_daily",
     "stats_monthly",
+    "stats_today",
     "fiche_publications",
     "fiche_drafts",
 )

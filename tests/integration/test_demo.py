@@ -21,6 +21,7 @@ from services.core.procedures import seed_book
 from services.core.situations.actions import OUTCOMES
 from services.core.stats.figures import semester_report
 from services.core.stats.semesters import Semester
+from services.core.stats.today import roll_today
 from services.core.territory import default_map
 from services.demo.driver import Driver
 from services.demo.purge import PURGE_ACTOR, PurgeRefused, purge
@@ -226,10 +227,14 @@ def test_a_database_with_real_signals_is_refused_unless_forced_and_the_purge_lea
         session.commit()
     assert rows(f"SELECT count(*) FROM deliveries WHERE NOT demo AND situation_id = '{demo_situation}'")[0][0] > 0
     assert rows("SELECT count(*) FROM stats_daily")[0][0] > 0
+    with session_scope() as session:
+        roll_today(session, NOW)
+        session.commit()
 
     with session_scope() as session:
         gone = purge(session, NOW)
         session.commit()
+    assert rows("SELECT count(*) FROM stats_today") == [(0,)]  # the day so far is live until it is rolled again
     assert gone.signals == 150 and gone.situations == result.situations
     assert gone.events > 0 and gone.deliveries > 0 and gone.outbox > 0 and gone.days_recomputed > 0
     assert real_rows() == before

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from services.core.clock import utc_now
 from services.core.db import session_scope
 from services.core.decisions import DecisionContext
-from services.core.models import DailyRollup, MonthlyRollup
+from services.core.models import DailyRollup, MonthlyRollup, TodayRollup
+from services.core.outbox import QUEUE_MAINTENANCE, ROLLUP_TODAY
 from services.core.procedures import seed_book
 from services.core.signals.intake import accept_signal
 from services.core.signals.schemas import SignalIn
@@ -21,12 +23,14 @@ from services.core.situations.orientation import orient_signal
 from services.core.stats.export import from_csv, lines
 from services.core.stats.figures import VARIANTS, semester_report
 from services.core.stats.rollups import by_month, days_to_roll, refresh_stale_months, roll_day, roll_days
-from services.core.stats.semesters import Semester, paris_midnight
+from services.core.stats.semesters import Semester, paris_day, paris_midnight
 from services.core.stats.tally import open_at, open_at_ends, tally_days
+from services.core.stats.today import MAX_AGE, roll_today
 from services.core.territory import default_map
 from services.demo.driver import Driver
 from services.demo.places import grid_points
-from services.workers.tasks import rollup_closed_days
+from services.workers.celery_app import celery_app
+from services.workers.tasks import rollup_closed_days, rollup_today
 from tests.integration.conftest import TokenFactory
 
 NOW = datetime.fromisoformat("2026-07-15T12:00:00+02:00")
@@ -321,6 +325,82 @@ def test_rollup_task_writes_each_closed_day(dataset: dict[str, str]) -> None:
     with session_scope() as session:
         days = set(session.exec(select(col(DailyRollup.day)).where(col(DailyRollup.sector) == "*")).all())
     assert date(2025, 12, 31) in days and date(2026, 7, 1) in days
+
+
+def live_only(semester: Semester, sector: str | None, variant: str, now: datetime) -> Any:
+    """The report with no rollup of the day in progress (today computed live whole), in a transaction undone."""
+    with session_scope() as session:
+        session.execute(text("DELETE FROM stats_today"))
+        figures = report_in(session, semester, sector, variant, now)
+        session.rollback()
+        return figures
+
+
+def test_the_day_so_far_and_what_came_since_make_the_live_day(dataset: dict[str, str]) -> None:
+    now = t("2026-07-15T12:00:00+02:00")
+    cut = now - minutes(3)  # the scheduler's last run
+    p13 = iter(grid_points(default_map(), 13))
+    with session_scope() as session:
+        d = Driver(session, seed_book(), default_map())
+        # Today before the cut: a family opened at 08:00, taken in hand at 08:20, met at 10:00; a man at 09:00,
+        # whose deadline to be taken in hand falls due before the cut, missed.
+        _, family = d.signal(t("2026-07-15T08:00:00+02:00"), source="maraude", people=FAMILY, point=next(p13))
+        _, man = d.signal(t("2026-07-15T09:00:00+02:00"), source="riverain", people=MAN, point=next(p13))
+        assert family is not None and man is not None
+        d.acknowledge(family, t("2026-07-15T08:20:00+02:00"))
+        d.contact(family, t("2026-07-15T10:00:00+02:00"))
+        # Written now, before the run, but at instants after the cut: the live part counts them.
+        d.resolve(family, t("2026-07-15T11:58:00+02:00"), "sheltered")
+        _, woman = d.signal(t("2026-07-15T11:59:00+02:00"), source="police", people=WOMAN, point=next(p13))
+        assert woman is not None
+        session.commit()
+    roll_up(now)
+    scopes = [(sector, variant) for sector in (None, "paris-13", "paris-05") for variant in VARIANTS]
+    whole_day = {scope: live_only(S2, *scope, now) for scope in scopes}
+    with session_scope() as session:
+        assert roll_today(session, cut) > 1
+        session.commit()
+    with session_scope() as session:
+        rows = {r.sector: r for r in session.exec(select(TodayRollup))}
+        assert {r.until for r in rows.values()} == {cut} and {r.day for r in rows.values()} == {date(2026, 7, 15)}
+        assert rows["*"].counts["signals_received"] == 2 and "situations_resolved" not in rows["*"].counts
+    for scope in scopes:
+        assert report(S2, *scope, now=now) == whole_day[scope], scope
+    assert whole_day[(None, "internal")]["signals_received"] == 4  # g on July 1st, three today
+    assert whole_day[(None, "internal")]["situations_resolved"] == 1
+
+    # The rollup is what is read: a change made to it (undone here) shows in the figures while it is recent,
+    # and no longer once it is older than MAX_AGE (the scheduler stopped): the whole day is then live again.
+    later = cut + MAX_AGE + minutes(1)
+    live_later = live_only(S2, None, "internal", later)
+    with session_scope() as session:
+        session.execute(
+            text("UPDATE stats_today SET counts = counts || '{\"escalations\": 40}' WHERE sector = 'paris-13'")
+        )
+        assert report_in(session, S2, None, "internal", now)["escalations"] == 40
+        assert report_in(session, S2, None, "internal", later) == live_later
+        session.rollback()
+
+    # The next run replaces the last one, and yesterday's rows go at midnight's first run.
+    with session_scope() as session:
+        roll_today(session, now)
+        session.commit()
+        assert {r.until for r in session.exec(select(TodayRollup))} == {now}
+        roll_today(session, t("2026-07-16T00:01:00+02:00"))
+        session.commit()
+        assert {(r.day, r.sector) for r in session.exec(select(TodayRollup))} == {(date(2026, 7, 16), "*")}
+    for scope in scopes:
+        assert report(S2, *scope, now=now) == whole_day[scope], scope
+
+
+def test_the_day_so_far_task_writes_today_and_is_in_the_beat_schedule(dataset: dict[str, str]) -> None:
+    assert rollup_today() >= 1  # run in-process: the task body, with the real clock
+    with session_scope() as session:
+        (row,) = session.exec(select(TodayRollup).where(col(TodayRollup.sector) == "*")).all()
+    assert row.day == paris_day(utc_now()) and utc_now() - row.until < timedelta(minutes=1)
+    entry = celery_app.conf.beat_schedule["rollup-today"]
+    assert entry["task"] == ROLLUP_TODAY and entry["schedule"] == timedelta(seconds=60)
+    assert celery_app.conf.task_routes[ROLLUP_TODAY] == {"queue": QUEUE_MAINTENANCE}
 
 
 def test_semester_bounds_in_paris_time() -> None:

@@ -6,7 +6,7 @@ from services.core.models.fiches import FicheDraft, FichePublication
 from services.core.models.outbox import DeadLetter, OutboxMessage
 from services.core.models.signals import IdempotencyKey, Signal
 from services.core.models.situations import Event, Situation, WeatherPlanState
-from services.core.models.stats import DailyRollup, MonthlyRollup
+from services.core.models.stats import DailyRollup, MonthlyRollup, TodayRollup
 
 __all__ = [
     "ApiToken",
@@ -23,6 +23,7 @@ __all__ = [
     "Signal",
     "Situation",
     "Structure",
+    "TodayRollup",
     "User",
     "WeatherPlanState",
     "WebSession",

@@ -1,4 +1,4 @@
-"""Daily rollups of the statistics, and the indexes the statistics read situations through."""
+"""Rollups of the statistics (closed days, months, the day so far), and the indexes they read situations by."""
 
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ class MonthlyRollup(SQLModel, table=True):
     durations: dict[str, Any] = json_field(nullable=False, default=dict)
     built_from: str = Field(nullable=False)
     computed_at: datetime = required_instant()
+
+
+class TodayRollup(SQLModel, table=True):
+    """The day in progress (Paris time) of one sector, counted from its midnight up to `until` (excluded), as
+    `tally_days` counts it at that instant: readers add what happened since. Recomputed whole every minute or
+    so; only the latest computation is kept (one `until` for all its rows)."""
+
+    __tablename__ = "stats_today"
+
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    sector: str = Field(primary_key=True, max_length=20)
+    counts: dict[str, int] = json_field(nullable=False, default=dict)
+    durations: dict[str, Any] = json_field(nullable=False, default=dict)
+    until: datetime = required_instant()
 
 
 _situations = cast(Table, Situation.__table__)  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 """The figures of a semester, for all Paris or one sector, exact (`internal`) or with small counts hidden
 (`published`): the one function behind the API, the CSV, the web page and its PDF.
 
-Closed days are read from their rollups; days without one (today, or days the task has not reached) are
-computed live with the same code (`tally_days`), so rollups and live computation cannot disagree.
+Closed days are read from their rollups, and today up to the scheduler's last run from its own (`today`); what
+is left (since that run, or days the task has not reached) is computed live with the same code (`tally_days`),
+so rollups and live computation cannot disagree.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.core.stats.rollups import BUILT_FROM_SQL
 from services.core.stats.semesters import Semester, paris_day, paris_midnight
 from services.core.stats.suppression import MARGIN, SECRET, Cell, Table, suppress
 from services.core.stats.tally import DURATION_KINDS, Tally, open_at, open_now, tally_days
+from services.core.stats.today import SoFar, read_today
 from services.core.territory import SECTORS
 from services.core.timefmt import rfc3339
 
@@ -58,14 +60,22 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
     last_day = paris_day(stop - timedelta(microseconds=1))
     wanted = ALL_PARIS if durations_of is None else durations_of
     rolled, open_last = _read_rollups(session, semester.first_day, last_day, wanted, sectors, durations)
+    # In progress: today is read up to the scheduler's last run, and only what came since is computed live.
+    so_far = read_today(session, now, durations_of=wanted) if semester.end > now else None
+    if so_far is not None:
+        for sector, counts in so_far.sectors.items():
+            sectors.setdefault(sector, Tally()).add_counts(counts)
+        for kind, hist in so_far.durations.items():
+            add(durations.setdefault(kind, {}), hist)
     for first, end in _live_gaps(session, _gaps(semester.first_day, last_day, rolled)):
         start, end_at = max(paris_midnight(first), semester.start), min(paris_midnight(end), stop)
-        for (_, sector), tally in tally_days(session, start, end_at, now, durations_of=wanted).items():
-            if sector != ALL_PARIS:
-                sectors.setdefault(sector, Tally()).add_counts(tally.counts)
-            if sector == wanted:
-                for kind, hist in tally.durations.items():
-                    add(durations.setdefault(kind, {}), hist)
+        for live_start, live_end in _leaving_out(start, end_at, so_far):
+            for (_, sector), tally in tally_days(session, live_start, live_end, now, durations_of=wanted).items():
+                if sector != ALL_PARIS:
+                    sectors.setdefault(sector, Tally()).add_counts(tally.counts)
+                if sector == wanted:
+                    for kind, hist in tally.durations.items():
+                        add(durations.setdefault(kind, {}), hist)
     if semester.end > now:
         open_end = open_now(session)
     elif last_day in rolled:
@@ -150,6 +160,16 @@ def _live_gaps(session: Session, gaps: list[tuple[date, date]]) -> list[tuple[da
         return []
     start = paris_day(first_signal)
     return [(max(first, start), end) for first, end in gaps if end > start]
+
+
+def _leaving_out(start: datetime, end: datetime, so_far: SoFar | None) -> list[tuple[datetime, datetime]]:
+    """[start, end) without the part of today already counted in `so_far` (from today's midnight to its
+    `until`): the parts still to compute live, none empty."""
+    if so_far is None:
+        return [(start, end)]
+    midnight = paris_midnight(paris_day(so_far.until))
+    parts = [(start, min(end, midnight)), (max(start, so_far.until), end)]
+    return [(first, last) for first, last in parts if first < last]
 
 
 def _gaps(first: date, last: date, rolled: set[date]) -> list[tuple[date, date]]:
