@@ -6,8 +6,9 @@ situations (80 % of signals open one, the others join one) and their `opened` an
 every closed day (timed), then times `semester_report` in this process (wall and CPU time, p50 / p95 in ms):
 all Paris and paris-18, internal and published, on a warm connection and on a new one each time; then the same
 requests through the real API (one uvicorn process reporting its own wall and CPU time per answer), the
-dashboard page, and the semester in progress (today computed live). `--live` also times the path with no
-rollup at all (minutes).
+dashboard page, and the semester in progress: today computed live whole, then as the product runs it (the day
+rolled up a minute before, by `stats.today.roll_today`, timed; the last minute live). `--live` also times the
+path with no rollup at all (minutes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.core.settings import get_settings
 from services.core.stats.figures import semester_report
 from services.core.stats.rollups import by_month, refresh_stale_months, roll_days
 from services.core.stats.semesters import Semester, paris_midnight
+from services.core.stats.today import roll_today
 from services.core.territory import SECTORS, sector_of
 
 SEMESTER = Semester(2026, 1)
@@ -285,11 +287,31 @@ def main() -> None:
         session.execute(text("DELETE FROM stats_daily WHERE day >= :today"), {"today": today})
         refresh_stale_months(session, NOW)
         session.commit()
+        session.execute(text("DELETE FROM stats_today"))
+        session.commit()
     timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
     for variant in ("internal", "published"):
         for sector in (None, "paris-18"):
             summary(
                 f"semestre en cours (aujourd'hui en direct), {sector or 'tout Paris'}, {variant}",
+                timed(engine, args.runs, now=CURRENT, sector=sector, variant=variant),
+            )
+    # As it runs: the scheduler rolled the day up a minute ago (the task timed here), the last minute is live.
+    with session_scope(engine) as session:
+        began, cpu = time.perf_counter(), time.process_time()
+        roll_today(session, CURRENT - timedelta(minutes=1))
+        session.commit()
+        print(
+            f"agrégat du jour jusqu'à {CURRENT - timedelta(minutes=1):%H:%M} UTC : "
+            f"{(time.perf_counter() - began) * 1000:.0f} ms (CPU de ce processus : "
+            f"{(time.process_time() - cpu) * 1000:.0f} ms)",
+            flush=True,
+        )
+    timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
+    for variant in ("internal", "published"):
+        for sector in (None, "paris-18"):
+            summary(
+                f"semestre en cours (jour agrégé, dernière minute en direct), {sector or 'tout Paris'}, {variant}",
                 timed(engine, args.runs, now=CURRENT, sector=sector, variant=variant),
             )
     engine.dispose()
