@@ -232,6 +232,17 @@ def through_the_api(url: str, runs: int) -> None:
             kill_group(process, signal.SIGTERM)
 
 
+def in_progress(engine: Engine, runs: int, how: str) -> None:
+    """The semester in progress at CURRENT, all Paris and paris-18, both variants."""
+    timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
+    for variant in ("internal", "published"):
+        for sector in (None, "paris-18"):
+            summary(
+                f"semestre en cours ({how}), {sector or 'tout Paris'}, {variant}",
+                timed(engine, runs, now=CURRENT, sector=sector, variant=variant),
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signals", type=int, default=1_000_000)
@@ -286,16 +297,9 @@ def main() -> None:
     with session_scope(engine) as session:
         session.execute(text("DELETE FROM stats_daily WHERE day >= :today"), {"today": today})
         refresh_stale_months(session, NOW)
-        session.commit()
         session.execute(text("DELETE FROM stats_today"))
         session.commit()
-    timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
-    for variant in ("internal", "published"):
-        for sector in (None, "paris-18"):
-            summary(
-                f"semestre en cours (aujourd'hui en direct), {sector or 'tout Paris'}, {variant}",
-                timed(engine, args.runs, now=CURRENT, sector=sector, variant=variant),
-            )
+    in_progress(engine, args.runs, "aujourd'hui en direct")
     # As it runs: the scheduler rolled the day up a minute ago (the task timed here), the last minute is live.
     with session_scope(engine) as session:
         began, cpu = time.perf_counter(), time.process_time()
@@ -307,13 +311,7 @@ def main() -> None:
             f"{(time.process_time() - cpu) * 1000:.0f} ms)",
             flush=True,
         )
-    timed(engine, 3, now=CURRENT, sector=None, variant="internal")  # warm-up
-    for variant in ("internal", "published"):
-        for sector in (None, "paris-18"):
-            summary(
-                f"semestre en cours (jour agrégé, dernière minute en direct), {sector or 'tout Paris'}, {variant}",
-                timed(engine, args.runs, now=CURRENT, sector=sector, variant=variant),
-            )
+    in_progress(engine, args.runs, "jour agrégé, dernière minute en direct")
     engine.dispose()
 
 
