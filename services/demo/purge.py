@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from services.core.models import AuditEntry
@@ -25,6 +27,7 @@ from services.core.stats.rollups import last_closed_day, refresh_stale_months, r
 from services.core.stats.semesters import paris_day
 
 PURGE_ACTOR = "urgence demo --purge"
+PURGE_ATTEMPTS = 5
 _DEMO_SITUATIONS = "SELECT id FROM situations WHERE demo"
 # Rows about the demo's situations, whoever wrote them.
 _ABOUT_DEMO = f"(demo OR situation_id IN ({_DEMO_SITUATIONS}))"
@@ -65,7 +68,22 @@ def _count(session: Session, sql: str) -> int:
 
 def purge(session: Session, now: datetime) -> Purged:
     """Delete what the demo wrote, in the caller's transaction (the caller commits). Raises PurgeRefused when
-    real signals joined demo situations: removing those situations would remove real signals' history."""
+    real signals joined demo situations: removing those situations would remove real signals' history.
+
+    A worker still delivering an alert about a demo situation locks its delivery, then its outbox row, which
+    the purge may be deleting already: PostgreSQL then gives up one side of the deadlock. When it is the purge,
+    its savepoint is rolled back (releasing what it had locked, so the worker finishes) and it starts again."""
+    for attempt in range(1, PURGE_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _purge(session, now)
+        except OperationalError as err:
+            if not isinstance(err.orig, DeadlockDetected) or attempt == PURGE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _purge(session: Session, now: datetime) -> Purged:
     mixed = session.execute(
         text(
             "SELECT DISTINCT s.situation_id FROM signals s JOIN situations t ON t.id = s.situation_id "

@@ -37,7 +37,7 @@ from services.core.models import Signal, Situation
 from services.core.situations.actions import can_do
 from services.core.situations.deadlines import scan_deadlines
 from services.core.situations.status import OPEN_STATUSES
-from services.core.stats.rollups import refresh_stale_months, roll_day
+from services.core.stats.rollups import by_month, roll_days
 from services.core.stats.semesters import Semester, paris_midnight
 from services.core.territory import SECTORS, TerritoryMap
 from services.demo.driver import (
@@ -468,14 +468,6 @@ def _simulate(
     return result
 
 
-def _roll_days(engine: Engine, days: Sequence[date], now: datetime, _progress: Callable[[int], None]) -> int:
-    with Session(engine, expire_on_commit=False) as session:
-        for day in days:
-            roll_day(session, day, now)
-            session.commit()
-    return len(days)
-
-
 def _others(shares: Sequence[Share], share: Share) -> tuple[str, ...]:
     return tuple(sorted(sector for other in shares if other is not share for sector in other.sectors))
 
@@ -535,12 +527,13 @@ def run(
     while paris_midnight(day + timedelta(days=1)) <= now and day < semester.end_day:
         days.append(day)
         day += timedelta(days=1)
-    chunks = [days[n :: len(shares)] for n in range(len(shares))]
-    rolled = in_processes(engine, [partial(_roll_days, engine, chunk, now) for chunk in chunks if chunk])
-    result.days_rolled = sum(rolled)
-    with Session(engine) as session:
-        refresh_stale_months(session, now)  # days of one month were rolled up by several processes at once
-        session.commit()
+    # Here, as the rollup task does it: a month's days in one transaction (the tables read once for them), which
+    # takes a few seconds and forks nothing more from a process that may have threads.
+    with Session(engine, expire_on_commit=False) as session:
+        for month in by_month(days):
+            roll_days(session, month, now)
+            session.commit()
+        result.days_rolled = len(days)
         result.escalations = int(
             session.execute(
                 text("SELECT count(*) FROM events WHERE type = 'escalated' AND at >= :start AND at < :end"),

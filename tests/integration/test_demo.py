@@ -6,6 +6,8 @@ nothing else."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -247,6 +249,38 @@ def test_a_database_with_real_signals_is_refused_unless_forced_and_the_purge_lea
     assert rows("SELECT min(day) FROM stats_daily")[0][0] is not None
     # The audit log is not edited; it says what the purge removed.
     assert rows("SELECT actor, action, detail->>'signals' FROM audit_log") == [(PURGE_ACTOR, "demo.purge", "150")]
+
+
+def test_a_purge_caught_in_a_deadlock_with_a_worker_starts_again_and_removes_everything() -> None:
+    reachable_directory()
+    fill(150, seed=8, workers=1)
+    delivery, outbox = rows(
+        "SELECT id, outbox_id FROM deliveries WHERE demo AND outbox_id IS NOT NULL ORDER BY id LIMIT 1"
+    )[0]
+    held, waiting = threading.Event(), threading.Event()
+
+    def worker_delivering() -> None:
+        """What a worker delivering that alert does: its delivery locked, then its outbox row marked done."""
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery})
+            held.set()
+            waiting.wait(10)  # the purge has deleted the outbox row and waits for the delivery
+            time.sleep(0.3)
+            connection.execute(text("UPDATE outbox SET done_at = now() WHERE id = :id"), {"id": outbox})
+            connection.commit()
+
+    worker = threading.Thread(target=worker_delivering)
+    worker.start()
+    held.wait(10)
+    threading.Timer(0.2, waiting.set).start()
+    with session_scope() as session:
+        gone = purge(session, NOW)  # PostgreSQL's detector (1 s) picks the purge, which waited first
+        session.commit()
+    worker.join(10)
+    assert gone.signals == 150 and gone.deliveries > 0
+    for table in MARKED:
+        assert rows(f"SELECT count(*) FROM {table} WHERE demo") == [(0,)], table
+    assert rows(f"SELECT count(*) FROM outbox WHERE id = {outbox}") == [(0,)]
 
 
 def test_the_purge_refuses_when_real_signals_joined_demo_situations_and_clears_rollups_of_a_demo_database() -> None:
