@@ -60,22 +60,24 @@ def load_semester(session: Session, semester: Semester, now: datetime, *, durati
     last_day = paris_day(stop - timedelta(microseconds=1))
     wanted = ALL_PARIS if durations_of is None else durations_of
     rolled, open_last = _read_rollups(session, semester.first_day, last_day, wanted, sectors, durations)
+
+    def take(sector: str, tally: Tally) -> None:
+        if sector != ALL_PARIS:
+            sectors.setdefault(sector, Tally()).add_counts(tally.counts)
+        if sector == wanted:
+            for kind, hist in tally.durations.items():
+                add(durations.setdefault(kind, {}), hist)
+
     # In progress: today is read up to the scheduler's last run, and only what came since is computed live.
     so_far = read_today(session, now, durations_of=wanted) if semester.end > now else None
     if so_far is not None:
-        for sector, counts in so_far.sectors.items():
-            sectors.setdefault(sector, Tally()).add_counts(counts)
-        for kind, hist in so_far.durations.items():
-            add(durations.setdefault(kind, {}), hist)
+        for sector, tally in so_far.tallies.items():
+            take(sector, tally)
     for first, end in _live_gaps(session, _gaps(semester.first_day, last_day, rolled)):
         start, end_at = max(paris_midnight(first), semester.start), min(paris_midnight(end), stop)
         for live_start, live_end in _leaving_out(start, end_at, so_far):
             for (_, sector), tally in tally_days(session, live_start, live_end, now, durations_of=wanted).items():
-                if sector != ALL_PARIS:
-                    sectors.setdefault(sector, Tally()).add_counts(tally.counts)
-                if sector == wanted:
-                    for kind, hist in tally.durations.items():
-                        add(durations.setdefault(kind, {}), hist)
+                take(sector, tally)
     if semester.end > now:
         open_end = open_now(session)
     elif last_day in rolled:

@@ -51,11 +51,11 @@ def _row(day: date, sector: str, tally: Tally, until: datetime) -> TodayRollup:
 
 @dataclass(frozen=True)
 class SoFar:
-    """The day in progress up to `until`: counts per sector (not the all-Paris row), durations of one scope."""
+    """The day in progress up to `until`, by sector as `tally_days(durations_of=…)` gives it: each sector's
+    counts, and durations only under the scope asked for (ALL_PARIS, whose counts are left out, or a sector)."""
 
     until: datetime
-    sectors: dict[str, dict[str, int]]
-    durations: dict[str, dict[int, int]]
+    tallies: dict[str, Tally]
 
 
 def read_today(session: Session, now: datetime, *, durations_of: str) -> SoFar | None:
@@ -71,11 +71,5 @@ def read_today(session: Session, now: datetime, *, durations_of: str) -> SoFar |
     ).all()
     if not rows:
         return None
-    sectors: dict[str, dict[str, int]] = {}
-    durations: dict[str, dict[int, int]] = {}
-    for sector, _, counts, hists in rows:
-        if counts is not None:
-            sectors[sector] = counts
-        for kind, hist in (hists or {}).items():
-            durations[kind] = {int(lower): n for lower, n in hist.items()}
-    return SoFar(rows[0][1], sectors, durations)
+    tallies = {sector: Tally.from_json(counts or {}, hists or {}) for sector, _, counts, hists in rows}
+    return SoFar(rows[0][1], tallies)
