@@ -257,22 +257,20 @@ def test_a_purge_caught_in_a_deadlock_with_a_worker_starts_again_and_removes_eve
     delivery, outbox = rows(
         "SELECT id, outbox_id FROM deliveries WHERE demo AND outbox_id IS NOT NULL ORDER BY id LIMIT 1"
     )[0]
-    held, waiting = threading.Event(), threading.Event()
+    held = threading.Event()
 
     def worker_delivering() -> None:
         """What a worker delivering that alert does: its delivery locked, then its outbox row marked done."""
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery})
             held.set()
-            waiting.wait(10)  # the purge has deleted the outbox row and waits for the delivery
-            time.sleep(0.3)
+            time.sleep(0.5)  # meanwhile the purge deletes the outbox row, then waits for the delivery
             connection.execute(text("UPDATE outbox SET done_at = now() WHERE id = :id"), {"id": outbox})
             connection.commit()
 
     worker = threading.Thread(target=worker_delivering)
     worker.start()
     held.wait(10)
-    threading.Timer(0.2, waiting.set).start()
     with session_scope() as session:
         gone = purge(session, NOW)  # PostgreSQL's detector (1 s) picks the purge, which waited first
         session.commit()
